@@ -1,0 +1,1 @@
+//! tapis-agent: the daemon library.

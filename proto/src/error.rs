@@ -1,0 +1,134 @@
+//! Error kinds carried on the wire; each maps to one client exit code.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What went wrong, as far as a caller needs to know to react. Each kind has
+/// its own exit code (see [`ErrorKind::exit_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// Anything not covered below (exit 1).
+    Other,
+    /// The request itself is malformed: bad system id, bad arguments (exit 2).
+    Usage,
+    /// No valid token and none can be obtained without a new login (exit 3).
+    LoginRequired,
+    /// Tapis does not know the system (exit 4).
+    SystemNotFound,
+    /// Tapis refused the operation for this user (exit 5).
+    PermissionDenied,
+    /// The system does not use TMS_KEYS, so nothing can be created (exit 6).
+    NotTmsKeys,
+    /// The agent could not be reached or spoke another protocol (exit 7).
+    AgentUnreachable,
+    /// Tapis is unreachable or failing, after retries (exit 8).
+    TapisUnavailable,
+    /// The agent is at capacity and refused the request; try again (exit 9).
+    Busy,
+}
+
+impl ErrorKind {
+    /// Every kind, in exit-code order.
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::Other,
+        ErrorKind::Usage,
+        ErrorKind::LoginRequired,
+        ErrorKind::SystemNotFound,
+        ErrorKind::PermissionDenied,
+        ErrorKind::NotTmsKeys,
+        ErrorKind::AgentUnreachable,
+        ErrorKind::TapisUnavailable,
+        ErrorKind::Busy,
+    ];
+
+    /// The client's exit code for this kind.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Other => 1,
+            ErrorKind::Usage => 2,
+            ErrorKind::LoginRequired => 3,
+            ErrorKind::SystemNotFound => 4,
+            ErrorKind::PermissionDenied => 5,
+            ErrorKind::NotTmsKeys => 6,
+            ErrorKind::AgentUnreachable => 7,
+            ErrorKind::TapisUnavailable => 8,
+            ErrorKind::Busy => 9,
+        }
+    }
+
+    /// Stable snake_case name, used in `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Other => "other",
+            ErrorKind::Usage => "usage",
+            ErrorKind::LoginRequired => "login_required",
+            ErrorKind::SystemNotFound => "system_not_found",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::NotTmsKeys => "not_tms_keys",
+            ErrorKind::AgentUnreachable => "agent_unreachable",
+            ErrorKind::TapisUnavailable => "tapis_unavailable",
+            ErrorKind::Busy => "busy",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answer: its kind, a one-line message without secrets, and an
+/// optional hint telling the user what to do next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The kind, which decides the exit code.
+    pub kind: ErrorKind,
+    /// What failed and why, e.g. `check stampede3: Tapis answered 503`.
+    pub message: String,
+    /// What the user can do about it, e.g. `run: tapis-cred login`.
+    pub hint: Option<String>,
+}
+
+impl ErrorReply {
+    /// An error without a hint.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorReply {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn exit_codes_are_one_to_one() {
+        let codes: HashSet<u8> = ErrorKind::ALL.iter().map(|k| k.exit_code()).collect();
+        assert_eq!(codes.len(), ErrorKind::ALL.len());
+        assert!(!codes.contains(&0), "0 is success");
+        assert_eq!(ErrorKind::LoginRequired.exit_code(), 3);
+        assert_eq!(ErrorKind::NotTmsKeys.exit_code(), 6);
+        assert_eq!(ErrorKind::AgentUnreachable.exit_code(), 7);
+        assert_eq!(ErrorKind::TapisUnavailable.exit_code(), 8);
+    }
+}

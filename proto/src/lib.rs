@@ -1,0 +1,27 @@
+//! Wire protocol between the `tapis-agent` daemon and the `tapis-cred` client.
+//!
+//! This crate holds data and the codec only: the [`Request`] and [`Response`]
+//! enums, the error kinds that map to the client's exit codes, and the framing
+//! (`u32` big-endian length followed by a bincode body). It contains no I/O
+//! policy: timeouts, retries and connection handling live in the binaries.
+
+mod codec;
+mod error;
+mod message;
+mod secret;
+
+pub use codec::{
+    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, read_frame, write_frame,
+};
+#[cfg(feature = "tokio")]
+pub use codec::{read_frame_async, write_frame_async};
+pub use error::{ErrorKind, ErrorReply};
+pub use message::{
+    CredState, DeviceCode, LoginMethod, LoginState, Outcome, Request, Response, StatusInfo,
+    SystemOutcome, SystemStatus, TokenGrant,
+};
+pub use secret::Secret;
+
+/// Version of this protocol. Both sides send it in their first message and
+/// refuse to go on when the versions differ.
+pub const PROTOCOL_VERSION: u32 = 1;

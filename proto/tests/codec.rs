@@ -1,0 +1,300 @@
+//! Round trips, pinned encodings and hostile input for the codec.
+
+use proptest::prelude::*;
+use tapis_agent_proto::*;
+
+fn sample_requests() -> Vec<Request> {
+    vec![
+        Request::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            client_version: "0.1.0".into(),
+        },
+        Request::Establish {
+            systems: vec!["stampede3".into(), "ls6".into()],
+            user: Some("jdoe".into()),
+            fresh: true,
+        },
+        Request::Revoke {
+            systems: vec!["ls6".into()],
+            user: None,
+        },
+        Request::Check {
+            systems: vec!["frontera".into()],
+            user: None,
+            fresh: false,
+        },
+        Request::Token {
+            min_valid_secs: 300,
+        },
+        Request::Login(LoginMethod::Password {
+            username: "jdoe".into(),
+            password: Secret::new("pw"),
+        }),
+        Request::Login(LoginMethod::ImportToken {
+            access_token: Secret::new("a.b.c"),
+        }),
+        Request::Login(LoginMethod::DeviceStart),
+        Request::DevicePoll,
+        Request::Logout {
+            forget_client: true,
+        },
+        Request::Status,
+        Request::ExportTokenFile {
+            path: Some("/tmp/x.json".into()),
+        },
+    ]
+}
+
+fn sample_responses() -> Vec<Response> {
+    let err = ErrorReply::new(ErrorKind::NotTmsKeys, "corral.pki uses PKI_KEYS")
+        .with_hint("ask the system's owner");
+    vec![
+        Response::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            agent_version: "0.1.0".into(),
+        },
+        Response::Systems(vec![
+            SystemOutcome {
+                system: "stampede3".into(),
+                user: "jdoe".into(),
+                outcome: Outcome::Ok(CredState::Created),
+                cached: false,
+            },
+            SystemOutcome {
+                system: "corral.pki".into(),
+                user: "jdoe".into(),
+                outcome: Outcome::Err(err.clone()),
+                cached: false,
+            },
+        ]),
+        Response::Token(TokenGrant {
+            access_token: Secret::new("a.b.c"),
+            expires_at: 1_800_000_000,
+            username: "jdoe".into(),
+        }),
+        Response::LoggedIn {
+            username: "jdoe".into(),
+            tenant: "designsafe".into(),
+            expires_at: 1_800_000_000,
+            has_refresh_token: true,
+        },
+        Response::DeviceCode(DeviceCode {
+            verification_uri: "https://example.org/device".into(),
+            user_code: "ABCD-EFGH".into(),
+            expires_in: 600,
+            interval: 5,
+        }),
+        Response::DevicePending,
+        Response::LoggedOut,
+        Response::Status(StatusInfo {
+            agent_version: "0.1.0".into(),
+            pid: 42,
+            uptime_secs: 7,
+            base_url: "http://127.0.0.1:1".into(),
+            login: LoginState::LoggedIn {
+                username: "jdoe".into(),
+                tenant: "designsafe".into(),
+                expires_at: 1_800_000_000,
+                has_refresh_token: true,
+                refresh_expires_at: Some(1_900_000_000),
+                next_refresh_at: Some(1_799_999_700),
+                last_refresh_error: None,
+            },
+            systems: vec![SystemStatus {
+                system: "ls6".into(),
+                user: "jdoe".into(),
+                state: CredState::Present,
+                checked_at: 1_700_000_000,
+            }],
+            systems_total: 1,
+        }),
+        Response::Status(StatusInfo {
+            agent_version: "0.1.0".into(),
+            pid: 1,
+            uptime_secs: 0,
+            base_url: String::new(),
+            login: LoginState::LoginRequired {
+                username: None,
+                reason: "expired".into(),
+            },
+            systems: vec![],
+            systems_total: 0,
+        }),
+        Response::Exported {
+            path: "/tmp/x.json".into(),
+            expires_at: 5,
+        },
+        Response::Error(err),
+    ]
+}
+
+fn body(frame: &[u8]) -> &[u8] {
+    &frame[FRAME_HEADER_LEN..]
+}
+
+#[test]
+fn every_request_round_trips() {
+    for req in sample_requests() {
+        let frame = encode_frame(&req).expect("encode");
+        let len = u32::from_be_bytes(frame[..4].try_into().expect("header")) as usize;
+        assert_eq!(len, frame.len() - FRAME_HEADER_LEN);
+        let back: Request = decode(body(&frame)).expect("decode");
+        assert_eq!(back, req);
+    }
+}
+
+#[test]
+fn every_response_round_trips() {
+    for resp in sample_responses() {
+        let frame = encode_frame(&resp).expect("encode");
+        let back: Response = decode(body(&frame)).expect("decode");
+        assert_eq!(back, resp);
+    }
+}
+
+#[test]
+fn blocking_read_write_round_trip() {
+    let mut buf = Vec::new();
+    for req in sample_requests() {
+        write_frame(&mut buf, &req).expect("write");
+    }
+    let mut r = buf.as_slice();
+    for req in sample_requests() {
+        let b = read_frame(&mut r).expect("read");
+        assert_eq!(decode::<Request>(&b).expect("decode"), req);
+    }
+    assert!(matches!(read_frame(&mut r), Err(CodecError::Closed)));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Pins the wire encoding. If this fails, the encoding changed: bump
+/// PROTOCOL_VERSION and update the expected bytes deliberately.
+#[test]
+fn golden_bytes() {
+    let hello = Request::Hello {
+        protocol_version: 1,
+        client_version: "0.1.0".into(),
+    };
+    assert_eq!(
+        hex(&encode_frame(&hello).unwrap()),
+        "00000008000105302e312e30"
+    );
+
+    let establish = Request::Establish {
+        systems: vec!["ls6".into()],
+        user: None,
+        fresh: false,
+    };
+    assert_eq!(
+        hex(&encode_frame(&establish).unwrap()),
+        "000000080101036c73360000"
+    );
+
+    let token = Request::Token {
+        min_valid_secs: 300,
+    };
+    assert_eq!(hex(&encode_frame(&token).unwrap()), "0000000404fb2c01");
+
+    let ok = Response::Systems(vec![SystemOutcome {
+        system: "ls6".into(),
+        user: "u".into(),
+        outcome: Outcome::Ok(CredState::Created),
+        cached: true,
+    }]);
+    assert_eq!(
+        hex(&encode_frame(&ok).unwrap()),
+        "0000000b0101036c73360175000101"
+    );
+
+    let err = Response::Error(ErrorReply::new(ErrorKind::LoginRequired, "x"));
+    assert_eq!(hex(&encode_frame(&err).unwrap()), "000000050902017800");
+}
+
+#[test]
+fn oversized_header_is_rejected_before_allocating() {
+    let mut r: &[u8] = &[0xff, 0xff, 0xff, 0xff];
+    assert!(
+        matches!(read_frame(&mut r), Err(CodecError::TooLarge { len }) if len == u32::MAX as usize)
+    );
+    let just_over = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes();
+    let mut r: &[u8] = &just_over;
+    assert!(matches!(
+        read_frame(&mut r),
+        Err(CodecError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn short_reads_are_truncated_errors() {
+    let frame = encode_frame(&Request::Status).unwrap();
+    let mut r: &[u8] = &frame[..2];
+    assert!(matches!(read_frame(&mut r), Err(CodecError::Truncated)));
+    let mut r: &[u8] = &[0, 0, 0, 9, 1, 2];
+    assert!(matches!(read_frame(&mut r), Err(CodecError::Truncated)));
+}
+
+#[test]
+fn oversized_message_is_not_encoded() {
+    let req = Request::Establish {
+        systems: vec!["x".repeat(1024); 80],
+        user: None,
+        fresh: false,
+    };
+    assert!(matches!(
+        encode_frame(&req),
+        Err(CodecError::TooLarge { .. }) | Err(CodecError::Encode(_))
+    ));
+}
+
+#[test]
+fn garbage_and_trailing_bytes_are_decode_errors() {
+    assert!(matches!(
+        decode::<Request>(&[0xee]),
+        Err(CodecError::Decode(_))
+    ));
+    let frame = encode_frame(&Request::Status).unwrap();
+    let mut body = body(&frame).to_vec();
+    body.push(0);
+    assert!(matches!(
+        decode::<Request>(&body),
+        Err(CodecError::Decode(_))
+    ));
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn async_read_write_round_trip() {
+    let (mut a, mut b) = tokio::io::duplex(1024);
+    for req in sample_requests() {
+        write_frame_async(&mut a, &req).await.expect("write");
+        let got = read_frame_async(&mut b).await.expect("read");
+        assert_eq!(decode::<Request>(&got).expect("decode"), req);
+    }
+    drop(a);
+    assert!(matches!(
+        read_frame_async(&mut b).await,
+        Err(CodecError::Closed)
+    ));
+}
+
+proptest! {
+    #[test]
+    fn random_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode::<Request>(&bytes);
+        let _ = decode::<Response>(&bytes);
+        let mut r = bytes.as_slice();
+        if let Ok(b) = read_frame(&mut r) {
+            let _ = decode::<Request>(&b);
+        }
+    }
+
+    #[test]
+    fn random_systems_round_trip(systems in proptest::collection::vec("[a-z0-9._-]{1,40}", 0..20), fresh in any::<bool>()) {
+        let req = Request::Establish { systems, user: None, fresh };
+        let frame = encode_frame(&req).unwrap();
+        prop_assert_eq!(decode::<Request>(body(&frame)).unwrap(), req);
+    }
+}

@@ -1,0 +1,1 @@
+//! Fake Tapis server and test harness.
