@@ -1,1 +1,26 @@
-//! tapis-agent: the daemon library.
+//! tapis-agent: a per-user credential agent for Tapis v3.
+//!
+//! The daemon keeps the user's access token fresh, caches each system's
+//! credential state, and answers `tapis-cred` over a Unix socket. Layers, one
+//! module each: [`listener`] (socket) → [`connection`] (framing, peer check)
+//! → [`dispatch`] → [`systems`] (per-system actors) → [`tapis`] (HTTP) ←
+//! [`token`] (token manager); [`cache`] and [`store`] persist state.
+
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod connection;
+pub mod dispatch;
+pub mod errors;
+pub mod jwt;
+pub mod listener;
+pub mod paths;
+pub mod server;
+pub mod store;
+pub mod systems;
+pub mod tapis;
+pub mod token;
+pub mod uid;
+
+pub use config::Config;
+pub use server::{RunError, run};

@@ -1,0 +1,11 @@
+//! Wall-clock time in Unix seconds (token expiry is wall-clock time).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

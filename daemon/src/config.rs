@@ -1,0 +1,275 @@
+//! Agent configuration: defaults, the TOML file, and the values derived from them.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default Tapis base URL (DesignSafe's tenant).
+pub const DEFAULT_BASE_URL: &str = "https://designsafe.tapis.io";
+
+/// Everything the agent needs to run. Build it with [`Config::new`] and adjust
+/// fields; [`ConfigFile::apply`] layers a config file on top.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Tapis base URL, e.g. `https://designsafe.tapis.io`.
+    pub base_url: String,
+    /// Directory holding tokens, the OAuth client and the credential cache.
+    pub state_dir: PathBuf,
+    /// How long a `present` credential is answered from the cache.
+    pub cache_ttl: Duration,
+    /// Refresh this long before the access token expires; `None` means
+    /// min(5 min, 10 % of the token's lifetime).
+    pub refresh_margin: Option<Duration>,
+    /// TCP connect timeout for Tapis.
+    pub connect_timeout: Duration,
+    /// Timeout of one HTTP request to Tapis.
+    pub http_timeout: Duration,
+    /// Retries of a failed safe call (5xx, 429, connection errors).
+    pub retries: u32,
+    /// First backoff delay; doubles each retry, with full jitter.
+    pub retry_base: Duration,
+    /// Overall deadline of one operation on one system, retries included.
+    pub request_deadline: Duration,
+    /// Most client connections served at once.
+    pub max_connections: usize,
+    /// A connection idle for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most systems worked on upstream at once.
+    pub max_parallel_systems: usize,
+    /// Requests queued per system before callers are told "busy".
+    pub queue_depth: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// OAuth client id to use instead of registering one.
+    pub client_id: Option<String>,
+    /// OAuth client key that goes with `client_id`.
+    pub client_key: Option<tapis_agent_proto::Secret>,
+    /// Keep an OpsUtils-style `~/.tapis_tokens.json` fresh at this path.
+    pub export_token_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Defaults for the given base URL and state directory.
+    pub fn new(base_url: impl Into<String>, state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            state_dir: state_dir.into(),
+            cache_ttl: Duration::from_secs(600),
+            refresh_margin: None,
+            connect_timeout: Duration::from_secs(10),
+            http_timeout: Duration::from_secs(30),
+            retries: 3,
+            retry_base: Duration::from_millis(200),
+            request_deadline: Duration::from_secs(60),
+            max_connections: 512,
+            idle_timeout: Duration::from_secs(30),
+            max_parallel_systems: 32,
+            queue_depth: 128,
+            shutdown_grace: Duration::from_secs(10),
+            client_id: None,
+            client_key: None,
+            export_token_file: None,
+        }
+    }
+
+    /// The refresh margin for a token with the given lifetime.
+    pub fn margin_for(&self, lifetime: Duration) -> Duration {
+        self.refresh_margin
+            .unwrap_or_else(|| Duration::from_secs(300).min(lifetime / 10))
+    }
+}
+
+/// The config file (`$XDG_CONFIG_HOME/tapis-agent/config.toml`). Every key is
+/// optional; unknown keys are an error naming the key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Tapis base URL.
+    pub base_url: Option<String>,
+    /// Cache TTL of a `present` credential, seconds.
+    pub cache_ttl_secs: Option<u64>,
+    /// Refresh margin, seconds.
+    pub refresh_margin_secs: Option<u64>,
+    /// TCP connect timeout, seconds.
+    pub connect_timeout_secs: Option<u64>,
+    /// HTTP request timeout, seconds.
+    pub http_timeout_secs: Option<u64>,
+    /// Retries of failed safe calls.
+    pub retries: Option<u32>,
+    /// Overall deadline per operation, seconds.
+    pub request_deadline_secs: Option<u64>,
+    /// Most concurrent client connections.
+    pub max_connections: Option<usize>,
+    /// Idle connection timeout, seconds.
+    pub idle_timeout_secs: Option<u64>,
+    /// Most systems worked on upstream at once.
+    pub max_parallel_systems: Option<usize>,
+    /// OAuth client id to use instead of registering one.
+    pub client_id: Option<String>,
+    /// File holding the OAuth client key (must be 0600).
+    pub client_key_file: Option<PathBuf>,
+    /// Keep `~/.tapis_tokens.json` fresh (true) or a given path fresh.
+    pub export_token_file: Option<ExportSetting>,
+}
+
+/// `export_token_file = true` or `export_token_file = "/path"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ExportSetting {
+    /// true: the default path; false: off.
+    Enabled(bool),
+    /// This path.
+    Path(PathBuf),
+}
+
+/// Why the config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file. A missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+
+    /// Applies the file's settings to `config`. `home` resolves the default
+    /// export path.
+    pub fn apply(self, config: &mut Config, path: &Path, home: &Path) -> Result<(), ConfigError> {
+        let secs = Duration::from_secs;
+        if let Some(v) = self.base_url {
+            config.base_url = v.trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = self.cache_ttl_secs {
+            config.cache_ttl = secs(v);
+        }
+        if let Some(v) = self.refresh_margin_secs {
+            config.refresh_margin = Some(secs(v));
+        }
+        if let Some(v) = self.connect_timeout_secs {
+            config.connect_timeout = secs(v.max(1));
+        }
+        if let Some(v) = self.http_timeout_secs {
+            config.http_timeout = secs(v.max(1));
+        }
+        if let Some(v) = self.retries {
+            config.retries = v.min(10);
+        }
+        if let Some(v) = self.request_deadline_secs {
+            config.request_deadline = secs(v.max(1));
+        }
+        if let Some(v) = self.max_connections {
+            config.max_connections = v.clamp(1, 65_536);
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            config.idle_timeout = secs(v.max(1));
+        }
+        if let Some(v) = self.max_parallel_systems {
+            config.max_parallel_systems = v.clamp(1, 1024);
+        }
+        config.client_id = self.client_id.or(config.client_id.take());
+        if let Some(key_file) = self.client_key_file {
+            let key =
+                crate::store::read_private_text(&key_file).map_err(|e| ConfigError::Invalid {
+                    path: path.to_owned(),
+                    message: format!("client_key_file {}: {e}", key_file.display()),
+                })?;
+            config.client_key = Some(tapis_agent_proto::Secret::new(key.trim()));
+        }
+        match self.export_token_file {
+            Some(ExportSetting::Enabled(true)) => {
+                config.export_token_file = Some(home.join(".tapis_tokens.json"));
+            }
+            Some(ExportSetting::Enabled(false)) => config.export_token_file = None,
+            Some(ExportSetting::Path(p)) => config.export_token_file = Some(p),
+            None => {}
+        }
+        if config.client_id.is_some() != config.client_key.is_some() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: "client_id and client_key_file must be given together".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = toml::from_str::<ConfigFile>("cache_tll_secs = 3\n").unwrap_err();
+        assert!(err.to_string().contains("cache_tll_secs"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported() {
+        let err = toml::from_str::<ConfigFile>("retries = \"many\"\n").unwrap_err();
+        assert!(err.to_string().contains("retries"), "{err}");
+    }
+
+    #[test]
+    fn margin_is_min_of_five_minutes_and_ten_percent() {
+        let c = Config::new("http://x", "/tmp");
+        assert_eq!(
+            c.margin_for(Duration::from_secs(4 * 3600)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            c.margin_for(Duration::from_secs(30)),
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn export_setting_true_uses_home() {
+        let f: ConfigFile = toml::from_str("export_token_file = true\ncache_ttl_secs = 5").unwrap();
+        let mut c = Config::new("http://x", "/tmp");
+        f.apply(&mut c, Path::new("c.toml"), Path::new("/home/u"))
+            .unwrap();
+        assert_eq!(
+            c.export_token_file,
+            Some(PathBuf::from("/home/u/.tapis_tokens.json"))
+        );
+        assert_eq!(c.cache_ttl, Duration::from_secs(5));
+    }
+}

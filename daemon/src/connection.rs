@@ -1,0 +1,152 @@
+//! One client connection: peer check, hello, then framed request/response.
+
+use crate::dispatch::Agent;
+use interprocess::local_socket::tokio::{Stream, prelude::*};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tapis_agent_proto::{
+    CodecError, ErrorKind, ErrorReply, PROTOCOL_VERSION, Request, Response, decode,
+    read_frame_async, write_frame_async,
+};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+/// A client that does not take its answer within this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first frame must arrive within this long.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Serves one connection until the client closes it, idles out, misbehaves
+/// or the agent shuts down.
+pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Receiver<bool>) {
+    let conn = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let me = crate::uid::euid();
+    match stream.peer_creds().map(|c| c.euid()) {
+        Ok(Some(uid)) if uid == me => {}
+        Ok(uid) => {
+            tracing::warn!(conn, peer_uid = ?uid, "refusing connection from another user");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(conn, error = %e, "cannot read peer credentials; refusing connection");
+            return;
+        }
+    }
+    let mut greeted = false;
+    loop {
+        let wait = if greeted {
+            agent.config.idle_timeout
+        } else {
+            HELLO_TIMEOUT
+        };
+        let mut reader = &stream;
+        let body = tokio::select! {
+            r = tokio::time::timeout(wait, read_frame_async(&mut reader)) => r,
+            _ = shutdown.changed() => return,
+        };
+        let body = match body {
+            Err(_) => {
+                tracing::debug!(conn, "idle connection closed");
+                return;
+            }
+            Ok(Err(CodecError::Closed)) => return,
+            Ok(Err(e)) => {
+                tracing::info!(conn, error = %e, "bad frame; closing connection");
+                let _ = reply(&stream, &protocol_error(&e)).await;
+                return;
+            }
+            Ok(Ok(body)) => body,
+        };
+        let req: Request = match decode(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(conn, error = %e, "undecodable request; closing connection");
+                let _ = reply(&stream, &protocol_error(&e)).await;
+                return;
+            }
+        };
+        if !greeted {
+            let Request::Hello {
+                protocol_version,
+                client_version,
+            } = req
+            else {
+                let _ = reply(
+                    &stream,
+                    &Response::Error(ErrorReply::new(
+                        ErrorKind::Usage,
+                        "the first request must be Hello",
+                    )),
+                )
+                .await;
+                return;
+            };
+            if protocol_version != PROTOCOL_VERSION {
+                tracing::info!(
+                    conn,
+                    protocol_version,
+                    "client speaks another protocol version"
+                );
+                let msg = format!(
+                    "the agent speaks protocol {PROTOCOL_VERSION}, the client {protocol_version} (client {client_version})"
+                );
+                let e = ErrorReply::new(ErrorKind::AgentUnreachable, msg)
+                    .with_hint("restart the agent after upgrading, or use the matching tapis-cred");
+                let _ = reply(&stream, &Response::Error(e)).await;
+                return;
+            }
+            greeted = true;
+            let hello = Response::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            };
+            if reply(&stream, &hello).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("request", conn, request_id, kind = kind(&req));
+        let answer = agent.handle(req).instrument(span).await;
+        if let Err(e) = reply(&stream, &answer).await {
+            tracing::debug!(conn, error = %e, "cannot send the answer");
+            return;
+        }
+    }
+}
+
+async fn reply(stream: &Stream, resp: &Response) -> Result<(), CodecError> {
+    let mut w = stream;
+    match tokio::time::timeout(WRITE_TIMEOUT, write_frame_async(&mut w, resp)).await {
+        Ok(r) => r,
+        Err(_) => Err(CodecError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client did not read its answer",
+        ))),
+    }
+}
+
+fn protocol_error(e: &CodecError) -> Response {
+    Response::Error(ErrorReply::new(
+        ErrorKind::Usage,
+        format!("bad request frame: {e}"),
+    ))
+}
+
+fn kind(req: &Request) -> &'static str {
+    match req {
+        Request::Hello { .. } => "hello",
+        Request::Establish { .. } => "establish",
+        Request::Revoke { .. } => "revoke",
+        Request::Check { .. } => "check",
+        Request::Token { .. } => "token",
+        Request::Login(_) => "login",
+        Request::DevicePoll => "device_poll",
+        Request::Logout { .. } => "logout",
+        Request::Status => "status",
+        Request::ExportTokenFile { .. } => "export_token_file",
+    }
+}

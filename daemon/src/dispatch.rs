@@ -1,0 +1,233 @@
+//! Turns one request into one response.
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::errors::login_required;
+use crate::paths;
+use crate::systems::{Op, Registry};
+use crate::token::TokenManager;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tapis_agent_proto::{
+    ErrorKind, ErrorReply, LoginMethod, Outcome, Request, Response, StatusInfo, SystemOutcome,
+};
+
+/// Most systems in one request.
+pub const MAX_SYSTEMS_PER_REQUEST: usize = 256;
+/// Longest `--min-valid` accepted (30 days).
+const MAX_MIN_VALID: u64 = 30 * 24 * 3600;
+
+/// Everything a request may touch.
+#[derive(Debug)]
+pub struct Agent {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Token manager.
+    pub tokens: Arc<TokenManager>,
+    /// Credential cache.
+    pub cache: Arc<Cache>,
+    /// Per-system actors.
+    pub registry: Registry,
+    /// When the agent started.
+    pub started: Instant,
+}
+
+impl Agent {
+    /// Answers one request (never `Hello`, which the connection handles).
+    pub async fn handle(&self, req: Request) -> Response {
+        match req {
+            Request::Hello { .. } => error(ErrorKind::Usage, "hello sent twice"),
+            Request::Establish {
+                systems,
+                user,
+                fresh,
+            } => self.systems(Op::Establish(fresh), systems, user).await,
+            Request::Check {
+                systems,
+                user,
+                fresh,
+            } => self.systems(Op::Check(fresh), systems, user).await,
+            Request::Revoke { systems, user } => self.systems(Op::Revoke, systems, user).await,
+            Request::Token { min_valid_secs } => {
+                let secs = min_valid_secs.min(MAX_MIN_VALID);
+                match self.tokens.token(Duration::from_secs(secs)).await {
+                    Ok(grant) => Response::Token(grant),
+                    Err(e) => Response::Error(e),
+                }
+            }
+            Request::Login(method) => flatten(match method {
+                LoginMethod::Password { username, password } => {
+                    if username.trim().is_empty() {
+                        Err(ErrorReply::new(ErrorKind::Usage, "login: empty username"))
+                    } else {
+                        self.tokens.login_password(username.trim(), password).await
+                    }
+                }
+                LoginMethod::ImportToken { access_token } => {
+                    self.tokens.login_import(access_token).await
+                }
+                LoginMethod::DeviceStart => self.tokens.device_start().await,
+            }),
+            Request::DevicePoll => flatten(self.tokens.device_poll().await),
+            Request::Logout { forget_client } => {
+                let answer = self.tokens.logout(forget_client).await;
+                self.cache.clear();
+                flatten(answer)
+            }
+            Request::Status => Response::Status(self.status()),
+            Request::ExportTokenFile { path } => {
+                let path = path
+                    .map(PathBuf::from)
+                    .or_else(|| self.config.export_token_file.clone())
+                    .unwrap_or_else(|| paths::home().join(".tapis_tokens.json"));
+                if !path.is_absolute() {
+                    return error(
+                        ErrorKind::Usage,
+                        "export-token-file: the path must be absolute",
+                    );
+                }
+                match self.tokens.export(&path) {
+                    Ok(expires_at) => Response::Exported {
+                        path: path.display().to_string(),
+                        expires_at,
+                    },
+                    Err(e) => Response::Error(e),
+                }
+            }
+        }
+    }
+
+    async fn systems(&self, op: Op, systems: Vec<String>, user: Option<String>) -> Response {
+        if systems.is_empty() {
+            return error(ErrorKind::Usage, "no system given");
+        }
+        if systems.len() > MAX_SYSTEMS_PER_REQUEST {
+            return error(
+                ErrorKind::Usage,
+                format!("at most {MAX_SYSTEMS_PER_REQUEST} systems per request"),
+            );
+        }
+        let user = match user
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.tokens.username())
+        {
+            Some(u) if valid_id(&u) => u,
+            Some(u) => return error(ErrorKind::Usage, format!("invalid user name {u:?}")),
+            None => return Response::Error(login_required("not logged in")),
+        };
+        let run = |system: String| {
+            let user = user.clone();
+            async move {
+                let outcome = if valid_id(&system) {
+                    match self.registry.run(op, &user, &system).await {
+                        Ok((state, cached)) => (Outcome::Ok(state), cached),
+                        Err(e) => (Outcome::Err(e), false),
+                    }
+                } else {
+                    let e =
+                        ErrorReply::new(ErrorKind::Usage, format!("invalid system id {system:?}"))
+                            .with_hint("system ids contain only letters, digits, '.', '_' and '-'");
+                    (Outcome::Err(e), false)
+                };
+                SystemOutcome {
+                    system,
+                    user,
+                    outcome: outcome.0,
+                    cached: outcome.1,
+                }
+            }
+        };
+        // Systems run concurrently; their actors bound the upstream work.
+        let mut pending: Vec<_> = systems.into_iter().map(|s| Box::pin(run(s))).collect();
+        let outcomes = if pending.len() == 1 {
+            vec![pending.remove(0).await]
+        } else {
+            join_all(pending).await
+        };
+        Response::Systems(outcomes)
+    }
+
+    fn status(&self) -> StatusInfo {
+        let (systems, systems_total) = self.cache.snapshot();
+        StatusInfo {
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            base_url: self.config.base_url.clone(),
+            login: self.tokens.login_state(),
+            systems,
+            systems_total,
+        }
+    }
+}
+
+/// Polls all futures concurrently and returns their outputs in order.
+async fn join_all<F: Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut slots: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut futures: Vec<Option<F>> = futures.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, fut) in slots.iter_mut().zip(futures.iter_mut()) {
+            if let Some(f) = fut {
+                match std::pin::Pin::new(f).poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *slot = Some(v);
+                        *fut = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    slots.into_iter().flatten().collect()
+}
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+}
+
+fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
+    Response::Error(ErrorReply::new(kind, message))
+}
+
+fn flatten(r: Result<Response, ErrorReply>) -> Response {
+    r.unwrap_or_else(Response::Error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(valid_id("designsafe.storage.default"));
+        assert!(valid_id("ls6"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("a/b"));
+        assert!(!valid_id("a b"));
+        assert!(!valid_id(&"x".repeat(129)));
+    }
+
+    #[tokio::test]
+    async fn join_all_keeps_order() {
+        let futs: Vec<_> = (0..5u64)
+            .map(|i| {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(10 * (5 - i))).await;
+                    i
+                })
+            })
+            .collect();
+        assert_eq!(join_all(futs).await, vec![0, 1, 2, 3, 4]);
+    }
+}

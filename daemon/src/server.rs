@@ -1,0 +1,120 @@
+//! The accept loop and graceful shutdown.
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::connection;
+use crate::dispatch::Agent;
+use crate::store::StateLock;
+use crate::systems::{Ctx, Registry};
+use crate::tapis::TapisClient;
+use crate::token::{self, TokenManager};
+use interprocess::local_socket::tokio::{Listener, prelude::*};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, watch};
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The state directory is unusable or locked by another agent.
+    #[error("state directory {dir}: {source}")]
+    State {
+        /// The directory.
+        dir: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    Http(String),
+}
+
+/// Serves requests on `listener` until `shutdown` completes, then stops
+/// accepting, lets in-flight requests finish (bounded by
+/// `config.shutdown_grace`), persists state and returns.
+pub async fn run(
+    listener: Listener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let state_err = |source| RunError::State {
+        dir: config.state_dir.display().to_string(),
+        source,
+    };
+    token::prepare_state_dir(&config).map_err(state_err)?;
+    let _lock = StateLock::acquire(&config.state_dir).map_err(state_err)?;
+    let config = Arc::new(config);
+    let tapis = TapisClient::new(&config).map_err(|e| RunError::Http(e.to_string()))?;
+    let tokens = Arc::new(TokenManager::load(config.clone(), tapis.clone()));
+    let cache = Arc::new(Cache::load(&config.state_dir));
+    let ctx = Arc::new(Ctx {
+        config: config.clone(),
+        tapis,
+        tokens: tokens.clone(),
+        cache: cache.clone(),
+        upstream: Semaphore::new(config.max_parallel_systems),
+    });
+    let agent = Arc::new(Agent {
+        config: config.clone(),
+        tokens: tokens.clone(),
+        cache: cache.clone(),
+        registry: Registry::new(ctx),
+        started: Instant::now(),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let refresher = tokio::spawn(tokens.clone().run_refresher(stop_rx.clone()));
+    let persister = tokio::spawn(cache.clone().run_persister(stop_rx.clone()));
+
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    tracing::info!(base_url = %config.base_url, "agent ready");
+    tokio::pin!(shutdown);
+    loop {
+        // Take a connection slot before accepting: the count stays bounded.
+        let permit = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            s = listener.accept() => s,
+        };
+        match accepted {
+            Ok(stream) => {
+                let agent = agent.clone();
+                let stop = stop_rx.clone();
+                tokio::spawn(async move {
+                    connection::serve(stream, agent, stop).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    tracing::info!("shutting down");
+    // Dropping the listener removes the socket file: no new clients.
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(config.shutdown_grace, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within the grace period");
+    }
+    let _ = refresher.await;
+    let _ = persister.await;
+    tracing::info!("stopped");
+    Ok(())
+}

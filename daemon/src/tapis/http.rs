@@ -1,0 +1,205 @@
+//! One HTTP exchange with Tapis: bounded body, envelope parsing, status
+//! mapping and retries with jittered exponential backoff.
+
+use super::error::{TapisError, classify_401, snippet};
+use reqwest::{RequestBuilder, StatusCode};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Largest answer body read from Tapis.
+const MAX_BODY: usize = 1024 * 1024;
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Whether a call may be repeated after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Idempotent: retry transient failures.
+    Safe,
+    /// Has side effects: never repeat; the caller re-checks instead.
+    Never,
+}
+
+/// Retry settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// First delay; doubles each time, full jitter.
+    pub base: Duration,
+}
+
+impl Backoff {
+    /// Delay before retry number `attempt` (0-based): uniform in
+    /// [base·2^attempt / 2, base·2^attempt].
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self.base.saturating_mul(1u32 << attempt.min(16));
+        let half = ceiling / 2;
+        half + ceiling.saturating_sub(half).mul_f64(rand::random::<f64>())
+    }
+}
+
+/// The envelope every Tapis service answers with. Unknown fields are ignored
+/// and every field is optional, so a surprising answer never crashes.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<T> {
+    /// The service message, starting with a key like `SYSAPI_CRED_OK`.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The payload.
+    #[serde(default = "none")]
+    pub result: Option<T>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// A successful answer: status and raw body.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status (2xx).
+    pub status: StatusCode,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// Parses the body as an envelope with a `result` of type `T`.
+    pub fn result<T: for<'de> Deserialize<'de>>(&self) -> Result<T, TapisError> {
+        let env: Envelope<T> = serde_json::from_slice(&self.body).map_err(|e| {
+            TapisError::Protocol(format!(
+                "{} answer is not the expected JSON ({e}): {}",
+                self.status,
+                snippet(&String::from_utf8_lossy(&self.body))
+            ))
+        })?;
+        env.result
+            .ok_or_else(|| TapisError::Protocol("answer has no result".into()))
+    }
+}
+
+/// Sends the request built by `make` (called again for each attempt),
+/// retrying transient failures when `retry` is [`Retry::Safe`].
+pub async fn send(
+    make: impl Fn() -> RequestBuilder,
+    retry: Retry,
+    backoff: Backoff,
+    timeout: Duration,
+) -> Result<Answer, TapisError> {
+    let mut attempt = 0;
+    loop {
+        let (err, retry_after) = match once(make(), timeout).await {
+            Ok(answer) => return Ok(answer),
+            Err(failure) => failure,
+        };
+        if retry == Retry::Never || !err.is_transient() || attempt >= backoff.retries {
+            return Err(err);
+        }
+        let delay = retry_after
+            .map(|d| d.min(MAX_RETRY_AFTER))
+            .unwrap_or_else(|| backoff.delay(attempt));
+        tracing::debug!(error = %err, attempt, delay_ms = delay.as_millis() as u64, "retrying Tapis call");
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
+type Failure = (TapisError, Option<Duration>);
+
+async fn once(req: RequestBuilder, timeout: Duration) -> Result<Answer, Failure> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| (transport(&e, timeout), None))?;
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = read_body(resp)
+        .await
+        .map_err(|e| (transport(&e, timeout), None))?;
+    if status.is_success() {
+        return Ok(Answer { status, body });
+    }
+    let text = String::from_utf8_lossy(&body);
+    let message = serde_json::from_slice::<Envelope<serde_json::Value>>(&body)
+        .ok()
+        .and_then(|e| e.message);
+    let shown = || snippet(message.as_deref().unwrap_or(&text));
+    let err = match status.as_u16() {
+        401 => classify_401(&text, message.as_deref()),
+        400 => TapisError::BadRequest(shown()),
+        403 => TapisError::Forbidden(shown()),
+        404 => TapisError::NotFound(shown()),
+        429 | 500..=599 => TapisError::Server {
+            status: status.as_u16(),
+            message: shown(),
+        },
+        other => TapisError::Protocol(format!("status {other}: {}", shown())),
+    };
+    Err((err, retry_after))
+}
+
+async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = MAX_BODY.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if room < chunk.len() {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+fn transport(e: &reqwest::Error, timeout: Duration) -> TapisError {
+    if e.is_timeout() {
+        return TapisError::Timeout(timeout);
+    }
+    // The innermost cause says what actually happened (refused, reset, ...).
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let what = if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "answer cut off"
+    } else {
+        "request failed"
+    };
+    // reqwest's own Display includes the URL, which holds no secret; the
+    // cause is enough and shorter.
+    TapisError::Transport(format!("{what}: {cause}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_in_range() {
+        let b = Backoff {
+            retries: 3,
+            base: Duration::from_millis(100),
+        };
+        for attempt in 0..4 {
+            let ceiling = Duration::from_millis(100 << attempt);
+            for _ in 0..50 {
+                let d = b.delay(attempt);
+                assert!(d >= ceiling / 2 && d <= ceiling, "{d:?} for {attempt}");
+            }
+        }
+    }
+
+    #[test]
+    fn envelope_tolerates_missing_and_unknown_fields() {
+        let e: Envelope<serde_json::Value> =
+            serde_json::from_str(r#"{"status":"success","extra":1}"#).unwrap();
+        assert!(e.message.is_none() && e.result.is_none());
+    }
+}

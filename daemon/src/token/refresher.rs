@@ -1,0 +1,71 @@
+//! Background task that refreshes the token before it expires.
+
+use super::TokenManager;
+use crate::clock;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Longest pause between attempts while refreshes keep failing.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+impl TokenManager {
+    /// Refreshes proactively at `expires_at - margin` until `shutdown` turns true.
+    pub async fn run_refresher(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let wait = self.refresh_wait();
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = self.changed.notified() => continue,
+                _ = sleep_opt(wait) => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            let _flight = self.refresh_lock.lock().await;
+            // Re-check under the lock: a caller may have refreshed already.
+            if !self.refresh_due() {
+                continue;
+            }
+            match self.refresh_locked().await {
+                Ok(()) => tracing::info!("access token refreshed"),
+                Err(e) => tracing::warn!(error = %e.message, "scheduled refresh failed"),
+            }
+        }
+    }
+
+    /// Whether a planned refresh is due now.
+    fn refresh_due(&self) -> bool {
+        let now = clock::now();
+        self.current()
+            .filter(|_| self.health().login_required.is_none())
+            .and_then(|t| self.next_refresh_at(&t, now))
+            .is_some_and(|due| due <= now)
+    }
+
+    /// How long to sleep before looking again; `None` when no refresh is planned.
+    fn refresh_wait(&self) -> Option<Duration> {
+        let t = self.current()?;
+        let now = clock::now();
+        let health = self.health();
+        if health.login_required.is_some() {
+            return None;
+        }
+        let due = self.next_refresh_at(&t, now)?;
+        if health.failures > 0 {
+            let backoff = crate::tapis::Backoff {
+                retries: u32::MAX,
+                base: self.config.retry_base.max(Duration::from_secs(1)),
+            };
+            return Some(backoff.delay(health.failures.min(12)).min(MAX_RETRY_DELAY));
+        }
+        Some(Duration::from_secs((due - now).max(0) as u64))
+    }
+}
+
+async fn sleep_opt(wait: Option<Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,122 @@
+//! The persisted login: `tokens.json` and `client.json` in the state dir.
+
+use crate::tapis::{ClientCreds, TokenSet};
+use crate::{jwt, store};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tapis_agent_proto::Secret;
+
+const TOKENS_FILE: &str = "tokens.json";
+const CLIENT_FILE: &str = "client.json";
+
+/// A login: the tokens and who they belong to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tokens {
+    /// Tapis username.
+    pub username: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Access token.
+    pub access: Secret,
+    /// Its expiry, Unix seconds.
+    pub access_expires_at: i64,
+    /// Its issue time, Unix seconds.
+    pub access_issued_at: i64,
+    /// Refresh token, if any.
+    pub refresh: Option<Secret>,
+    /// Refresh-token expiry, Unix seconds, when known.
+    pub refresh_expires_at: Option<i64>,
+}
+
+impl Tokens {
+    /// Builds a login from fresh tokens; user and tenant come from the JWT.
+    pub fn from_set(set: TokenSet) -> Result<Self, jwt::JwtError> {
+        let claims = jwt::claims(set.access.expose())?;
+        Ok(Self {
+            username: claims.username.unwrap_or_default(),
+            tenant: claims.tenant.unwrap_or_default(),
+            access: set.access,
+            access_expires_at: set.access_expires_at,
+            access_issued_at: set.access_issued_at,
+            refresh: set.refresh,
+            refresh_expires_at: set.refresh_expires_at,
+        })
+    }
+
+    /// Seconds the access token stays valid from `now`.
+    pub fn remaining(&self, now: i64) -> i64 {
+        self.access_expires_at - now
+    }
+
+    /// The access token's full lifetime, seconds.
+    pub fn lifetime(&self) -> i64 {
+        (self.access_expires_at - self.access_issued_at).max(0)
+    }
+
+    /// Whether a refresh token exists and has not expired.
+    pub fn can_refresh(&self, now: i64) -> bool {
+        self.refresh.is_some() && self.refresh_expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// The agent's OAuth client, stored with the user it was made for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredClient {
+    /// User who owns the client.
+    pub username: String,
+    /// Id and key.
+    #[serde(flatten)]
+    pub creds: ClientCreds,
+}
+
+fn load_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+    match store::read_private(path) {
+        Ok(None) => None,
+        Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "ignoring unreadable state file; starting without it");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "ignoring state file");
+            None
+        }
+    }
+}
+
+fn save_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    store::write_atomic(path, &bytes)
+}
+
+/// Loads the stored login, if any and readable.
+pub fn load_tokens(dir: &Path) -> Option<Tokens> {
+    load_json(&dir.join(TOKENS_FILE))
+}
+
+/// Stores the login atomically (0600).
+pub fn save_tokens(dir: &Path, tokens: &Tokens) -> std::io::Result<()> {
+    save_json(&dir.join(TOKENS_FILE), tokens)
+}
+
+/// Deletes the stored login.
+pub fn delete_tokens(dir: &Path) -> std::io::Result<()> {
+    store::remove_if_exists(&dir.join(TOKENS_FILE))
+}
+
+/// Loads the stored OAuth client.
+pub fn load_client(dir: &Path) -> Option<StoredClient> {
+    load_json(&dir.join(CLIENT_FILE))
+}
+
+/// Stores the OAuth client atomically (0600).
+pub fn save_client(dir: &Path, client: &StoredClient) -> std::io::Result<()> {
+    save_json(&dir.join(CLIENT_FILE), client)
+}
+
+/// Deletes the stored OAuth client.
+pub fn delete_client(dir: &Path) -> std::io::Result<()> {
+    store::remove_if_exists(&dir.join(CLIENT_FILE))
+}
