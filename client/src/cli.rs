@@ -1,0 +1,295 @@
+//! Command-line definitions. Behaviour lives elsewhere; this file only says
+//! what can be typed and documents it.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Help heading of the options every subcommand accepts.
+const GLOBAL: &str = "Global options";
+
+/// Default read timeout for the agent's answers, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
+
+/// Talk to tapis-agent: keep Tapis credentials and tokens at hand.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tapis-cred",
+    version,
+    about = "Establish or revoke Tapis TMS credentials and hand out tokens, via tapis-agent",
+    long_about = None,
+    after_help = "The agent's socket: --socket, else $TAPIS_AGENT_SOCK, else \
+        $XDG_RUNTIME_DIR/tapis-agent/agent.sock (/tmp/tapis-agent-$UID/agent.sock \
+        when XDG_RUNTIME_DIR is unset).\n\n\
+        Exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, \
+        4 system not found, 5 permission denied, 6 system does not use TMS_KEYS, \
+        7 agent not reachable, 8 Tapis unreachable, 9 agent busy.\n\n\
+        Example:\n  tapis-cred establish stampede3 ls6 && sbatch job.sh",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Options accepted before or after the subcommand.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted anywhere on the command line.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print exactly one JSON document on stdout, also for errors
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub json: bool,
+
+    /// Agent socket [env: TAPIS_AGENT_SOCK]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
+    pub socket: Option<PathBuf>,
+
+    /// Print diagnostics on stderr
+    #[arg(short, long, global = true, conflicts_with = "quiet", help_heading = GLOBAL)]
+    pub verbose: bool,
+
+    /// Print nothing on success except requested data (token, status)
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
+    pub quiet: bool,
+
+    /// Seconds to wait for the agent's answer
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        help_heading = GLOBAL,
+        default_value_t = DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub timeout: u64,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make sure TMS credentials exist on each system (create them if needed)
+    #[command(after_help = "Example:\n  tapis-cred establish stampede3 ls6\n  \
+        stampede3: present (cached)\n  ls6: created")]
+    Establish(Refreshable),
+
+    /// Remove TMS credentials from each system (idempotent)
+    #[command(after_help = "Example:\n  tapis-cred revoke ls6\n  ls6: revoked")]
+    Revoke(Targets),
+
+    /// Report each system's credential state without changing anything
+    #[command(after_help = "Example:\n  tapis-cred check --fresh stampede3\n  \
+        stampede3: present")]
+    Check(Refreshable),
+
+    /// Print a valid access token (only the token, on stdout)
+    #[command(after_help = "Example:\n  \
+        curl -H \"X-Tapis-Token: $(tapis-cred token --min-valid 600)\" \\\n    \
+        https://designsafe.tapis.io/v3/systems")]
+    Token(TokenArgs),
+
+    /// Log in to Tapis through the agent
+    #[command(
+        after_help = "The agent uses the password once to obtain a refreshable token \
+            and forgets it. There is deliberately no TAPIS_PASSWORD variable: environment \
+            variables are inherited by every child process, are readable in /proc by the \
+            same user's processes and end up in job logs and crash reports.\n\n\
+            Examples:\n  tapis-cred login --username testuser\n  \
+            pass show tapis | tapis-cred login --username testuser --password-stdin\n  \
+            tapis-cred login --import-token-file      # adopt ~/.tapis_tokens.json\n  \
+            tapis-cred login --device                 # approve in a browser"
+    )]
+    Login(LoginArgs),
+
+    /// Forget the login (revoke and delete tokens, clear the cache)
+    #[command(after_help = "Example:\n  tapis-cred logout")]
+    Logout(LogoutArgs),
+
+    /// Show the agent, the login, the token's expiry and cached systems
+    #[command(after_help = "Example:\n  tapis-cred status --json | jq .login.expires_at")]
+    Status,
+
+    /// Write the token to an OpsUtils-style ~/.tapis_tokens.json
+    #[command(after_help = "Example:\n  tapis-cred export-token-file\n  \
+        wrote /home/testuser/.tapis_tokens.json (valid until 2026-11-23 18:00 UTC)")]
+    ExportTokenFile(ExportArgs),
+}
+
+impl Command {
+    /// The subcommand's name as typed, used in messages and `--json`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Establish(_) => "establish",
+            Command::Revoke(_) => "revoke",
+            Command::Check(_) => "check",
+            Command::Token(_) => "token",
+            Command::Login(_) => "login",
+            Command::Logout(_) => "logout",
+            Command::Status => "status",
+            Command::ExportTokenFile(_) => "export-token-file",
+        }
+    }
+}
+
+/// Systems and the user to act for.
+#[derive(Debug, Args)]
+pub struct Targets {
+    /// Tapis system ids, e.g. stampede3 ls6
+    #[arg(value_name = "SYSTEM", required = true, num_args = 1..)]
+    pub systems: Vec<String>,
+
+    /// Tapis user [default: the user the token belongs to]
+    #[arg(long, value_name = "U")]
+    pub user: Option<String>,
+}
+
+/// [`Targets`] plus the choice to bypass the agent's cache.
+#[derive(Debug, Args)]
+pub struct Refreshable {
+    /// Systems and user.
+    #[command(flatten)]
+    pub targets: Targets,
+
+    /// Ask Tapis even if the agent has a recent answer cached
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+/// Options of `token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Minimum remaining lifetime of the token, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub min_valid: u64,
+}
+
+/// Options of `login`: at most one credential source.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Tapis username [default: asked on the terminal]
+    #[arg(long, value_name = "U", conflicts_with_all = ["import_token_file", "device"])]
+    pub username: Option<String>,
+
+    /// Read the password from the first line of stdin
+    #[arg(long, group = "source")]
+    pub password_stdin: bool,
+
+    /// Read the password from a file only you can read (mode 0600)
+    #[arg(long, value_name = "PATH", group = "source")]
+    pub password_file: Option<PathBuf>,
+
+    /// Adopt the token in an OpsUtils token file [default: ~/.tapis_tokens.json]
+    #[arg(long, value_name = "PATH", num_args = 0..=1, group = "source")]
+    pub import_token_file: Option<Option<PathBuf>>,
+
+    /// Log in in a browser with a device code
+    #[arg(long, group = "source")]
+    pub device: bool,
+}
+
+/// Options of `logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Also delete the agent's registered OAuth client
+    #[arg(long)]
+    pub forget_client: bool,
+}
+
+/// Options of `export-token-file`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Destination [default: the agent's configured path, else ~/.tapis_tokens.json]
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tapis-cred").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn globals_go_before_or_after_the_subcommand() {
+        let before = parse(&["--json", "--socket", "/s", "-q", "token"]).unwrap();
+        let after = parse(&["token", "--json", "--socket", "/s", "-q"]).unwrap();
+        for cli in [before, after] {
+            assert!(cli.global.json && cli.global.quiet);
+            assert_eq!(
+                cli.global.socket.as_deref(),
+                Some(std::path::Path::new("/s"))
+            );
+            assert_eq!(cli.global.timeout, DEFAULT_TIMEOUT_SECS);
+        }
+    }
+
+    #[test]
+    fn establish_takes_systems_user_and_fresh() {
+        let cli = parse(&["establish", "a", "b", "--user", "u", "--fresh"]).unwrap();
+        let Command::Establish(r) = cli.command else {
+            panic!("not establish")
+        };
+        assert_eq!(r.targets.systems, ["a", "b"]);
+        assert_eq!(r.targets.user.as_deref(), Some("u"));
+        assert!(r.fresh);
+    }
+
+    #[test]
+    fn usage_errors() {
+        let kind = |args: &[&str]| parse(args).unwrap_err().kind();
+        assert_eq!(kind(&["establish"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            kind(&["revoke", "a", "--fresh"]),
+            ErrorKind::UnknownArgument
+        );
+        assert_eq!(kind(&["token", "-v", "-q"]), ErrorKind::ArgumentConflict);
+        assert_eq!(
+            kind(&["status", "--timeout", "0"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["login", "--password-stdin", "--device"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind(&["login", "--device", "--username", "u"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert!(parse(&["status", "--json"]).is_ok());
+    }
+
+    #[test]
+    fn import_token_file_path_is_optional() {
+        let login = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Login(l) => l,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(login(&["login"]).import_token_file, None);
+        assert_eq!(
+            login(&["login", "--import-token-file"]).import_token_file,
+            Some(None)
+        );
+        assert_eq!(
+            login(&["login", "--import-token-file", "/t.json"]).import_token_file,
+            Some(Some(PathBuf::from("/t.json")))
+        );
+    }
+
+    #[test]
+    fn top_level_help_fits_a_screen() {
+        let help = |flag| parse(&[flag]).unwrap_err().render().to_string();
+        let short = help("-h");
+        assert!(short.lines().count() <= 40, "{short}");
+        assert_eq!(short, help("--help"), "--help stays as compact as -h");
+    }
+}

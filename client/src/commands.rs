@@ -1,0 +1,102 @@
+//! One function per subcommand: build the request, ask the agent, render
+//! the answer.
+
+use crate::cli::{Cli, Command, ExportArgs, Targets};
+use crate::conn::{Endpoint, unexpected};
+use crate::exit::{self, Failure};
+use crate::render::{self, Rendered};
+use crate::ui::Ui;
+use crate::{login, socket, time, validate};
+use std::time::Duration;
+use tapis_agent_proto::{Request, Response};
+
+/// Runs the parsed command line.
+pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
+    let endpoint = Endpoint {
+        path: socket::from_env(cli.global.socket.as_deref()),
+        timeout: Duration::from_secs(cli.global.timeout),
+        ui,
+    };
+    let name = cli.command.name();
+    match &cli.command {
+        Command::Establish(r) => systems(&endpoint, name, &r.targets, |systems, user| {
+            Request::Establish {
+                systems,
+                user,
+                fresh: r.fresh,
+            }
+        }),
+        Command::Revoke(t) => systems(&endpoint, name, t, |systems, user| Request::Revoke {
+            systems,
+            user,
+        }),
+        Command::Check(r) => systems(&endpoint, name, &r.targets, |systems, user| {
+            Request::Check {
+                systems,
+                user,
+                fresh: r.fresh,
+            }
+        }),
+        Command::Token(a) => match endpoint.ask(&Request::Token {
+            min_valid_secs: a.min_valid,
+        })? {
+            Response::Token(grant) => Ok(render::token(ui, &grant)),
+            other => Err(unexpected(name, &other)),
+        },
+        Command::Login(a) => login::run(a, &endpoint),
+        Command::Logout(a) => match endpoint.ask(&Request::Logout {
+            forget_client: a.forget_client,
+        })? {
+            Response::LoggedOut => Ok(render::logged_out(ui)),
+            other => Err(unexpected(name, &other)),
+        },
+        Command::Status => match endpoint.ask(&Request::Status)? {
+            Response::Status(info) => Ok(render::status(ui, &info, time::now())),
+            other => Err(unexpected(name, &other)),
+        },
+        Command::ExportTokenFile(a) => export(&endpoint, a),
+    }
+}
+
+/// Establish, revoke and check: validate, ask, render one line per system.
+fn systems(
+    endpoint: &Endpoint,
+    command: &str,
+    targets: &Targets,
+    request: impl FnOnce(Vec<String>, Option<String>) -> Request,
+) -> Result<Rendered, Failure> {
+    let systems = validate::systems(command, &targets.systems)?;
+    if let Some(user) = &targets.user {
+        validate::user(command, user)?;
+    }
+    match endpoint.ask(&request(systems, targets.user.clone()))? {
+        Response::Systems(outcomes) => Ok(render::systems(endpoint.ui, command, &outcomes)),
+        other => Err(unexpected(command, &other)),
+    }
+}
+
+/// The agent runs elsewhere (another working directory), so a relative path
+/// is made absolute here.
+fn export(endpoint: &Endpoint, args: &ExportArgs) -> Result<Rendered, Failure> {
+    let path = match &args.path {
+        None => None,
+        Some(p) => {
+            let abs = std::path::absolute(p).map_err(|e| {
+                exit::usage(format!("export-token-file: bad path {}: {e}", p.display()))
+            })?;
+            let text = abs.into_os_string().into_string().map_err(|p| {
+                exit::usage(format!(
+                    "export-token-file: path {} is not valid UTF-8",
+                    std::path::Path::new(&p).display()
+                ))
+            })?;
+            Some(text)
+        }
+    };
+    match endpoint.ask(&Request::ExportTokenFile { path })? {
+        Response::Exported { path, expires_at } => {
+            Ok(render::exported(endpoint.ui, &path, expires_at))
+        }
+        other => Err(unexpected("export-token-file", &other)),
+    }
+}

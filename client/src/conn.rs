@@ -1,0 +1,284 @@
+//! The connection to the agent: connect, say hello, exchange requests and
+//! answers. Every way this can fail becomes a [`Failure`] with the right kind
+//! here, so commands only see the agent's answers.
+
+use crate::exit::{self, Failure, REINSTALL_HINT, START_AGENT_HINT};
+use crate::socket;
+use crate::ui::Ui;
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+use tapis_agent_proto::{
+    CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response, decode, read_frame, write_frame,
+};
+
+/// What to tell the user when an answer does not come in time.
+const TIMEOUT_HINT: &str =
+    "raise --timeout, or look at the agent's log: journalctl --user -u tapis-agent";
+
+/// Where the agent is and how long to wait for it: enough to open as many
+/// connections as a command needs.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The socket path.
+    pub path: PathBuf,
+    /// Longest wait for a connection or an answer.
+    pub timeout: Duration,
+    /// Output choices, for `-v` notes.
+    pub ui: Ui,
+}
+
+impl Endpoint {
+    /// Connects and exchanges hellos.
+    pub fn connect(&self) -> Result<Agent, Failure> {
+        Agent::connect(&self.path, self.timeout, self.ui)
+    }
+
+    /// Connects, sends one request and returns its answer.
+    pub fn ask(&self, request: &Request) -> Result<Response, Failure> {
+        self.connect()?.call(request)
+    }
+}
+
+/// An open conversation with an agent that speaks our protocol.
+#[derive(Debug)]
+pub struct Agent {
+    stream: UnixStream,
+    path: PathBuf,
+    timeout: Duration,
+    ui: Ui,
+}
+
+impl Agent {
+    /// Connects to the socket at `path` and exchanges hellos. Answers are
+    /// awaited at most `timeout`.
+    pub fn connect(path: &Path, timeout: Duration, ui: Ui) -> Result<Self, Failure> {
+        ui.note(format_args!("connecting to {}", path.display()));
+        let stream = connect_within(path, timeout).map_err(|e| {
+            exit::agent_unreachable(format!(
+                "cannot reach the agent at {}: {}",
+                path.display(),
+                describe_io(&e, timeout)
+            ))
+            .with_hint(START_AGENT_HINT)
+        })?;
+        // Checked after connecting: a missing socket then reads as "no such
+        // file" like any unreachable agent, and the directory rule in
+        // check_owner ensures the file cannot be swapped in between.
+        socket::check_owner(path, socket::effective_uid()).map_err(|why| {
+            exit::agent_unreachable(format!(
+                "refusing the agent socket at {}: {why}",
+                path.display()
+            ))
+            .with_hint("remove it, or pass --socket with the path of your own agent")
+        })?;
+        let set = |r: io::Result<()>| {
+            r.map_err(|e| exit::agent_unreachable(format!("cannot set socket timeouts: {e}")))
+        };
+        set(stream.set_read_timeout(Some(timeout)))?;
+        set(stream.set_write_timeout(Some(timeout)))?;
+        let mut agent = Self {
+            stream,
+            path: path.to_path_buf(),
+            timeout,
+            ui,
+        };
+        agent.hello()?;
+        Ok(agent)
+    }
+
+    fn hello(&mut self) -> Result<(), Failure> {
+        let hello = Request::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            client_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let answer = self.exchange(&hello).map_err(|e| {
+            let mut f = self.transport_failure(e);
+            // Nothing readable came back: this is not an agent we can use.
+            f.kind = ErrorKind::AgentUnreachable;
+            f
+        })?;
+        match answer {
+            Response::Hello {
+                protocol_version,
+                agent_version,
+            } if protocol_version == PROTOCOL_VERSION => {
+                self.ui.note(format_args!(
+                    "agent {agent_version} at {} (protocol {protocol_version})",
+                    self.path.display()
+                ));
+                Ok(())
+            }
+            Response::Hello {
+                protocol_version, ..
+            } => Err(exit::agent_unreachable(format!(
+                "agent speaks protocol {protocol_version}, this client speaks \
+                 {PROTOCOL_VERSION}: {REINSTALL_HINT}"
+            ))),
+            // A full agent says so before reading anything: that is a retry,
+            // not a version problem.
+            Response::Error(e) if e.kind == ErrorKind::Busy => Err(e),
+            Response::Error(e) => Err(exit::agent_unreachable(format!(
+                "the agent at {} refused this client (protocol {PROTOCOL_VERSION}): {}",
+                self.path.display(),
+                e.message
+            ))
+            .with_hint(REINSTALL_HINT)),
+            other => Err(exit::agent_unreachable(format!(
+                "the agent at {} answered hello with {}",
+                self.path.display(),
+                variant(&other)
+            ))
+            .with_hint(REINSTALL_HINT)),
+        }
+    }
+
+    /// Sends one request and returns the answer; an error answer becomes
+    /// `Err` with the agent's kind, message and hint.
+    pub fn call(&mut self, request: &Request) -> Result<Response, Failure> {
+        match self.exchange(request) {
+            Ok(Response::Error(e)) => Err(e),
+            Ok(answer) => Ok(answer),
+            Err(e) => Err(self.transport_failure(e)),
+        }
+    }
+
+    fn exchange(&mut self, request: &Request) -> Result<Response, CodecError> {
+        write_frame(&mut self.stream, request)?;
+        decode(&read_frame(&mut self.stream)?)
+    }
+
+    /// A lost or silent agent is unreachable (exit 7); an answer that does
+    /// not decode is a version mix-up or a bug (exit 1).
+    fn transport_failure(&self, e: CodecError) -> Failure {
+        let at = self.path.display();
+        match e {
+            CodecError::Io(e) if is_timeout(&e) => exit::agent_unreachable(format!(
+                "no answer from the agent at {at} within {} s",
+                self.timeout.as_secs()
+            ))
+            .with_hint(TIMEOUT_HINT),
+            CodecError::Io(e) => exit::agent_unreachable(format!(
+                "lost the agent at {at}: {}",
+                describe_io(&e, self.timeout)
+            ))
+            .with_hint(START_AGENT_HINT),
+            CodecError::Closed | CodecError::Truncated => {
+                exit::agent_unreachable(format!("lost the agent at {at}: {e}"))
+                    .with_hint(START_AGENT_HINT)
+            }
+            CodecError::Decode(_) | CodecError::TooLarge { .. } => {
+                exit::other(format!("cannot understand the agent at {at}: {e}"))
+                    .with_hint(REINSTALL_HINT)
+            }
+            CodecError::Encode(_) => exit::other(format!("cannot send the request: {e}")),
+        }
+    }
+}
+
+/// An answer of the wrong type for the request: a bug on one side.
+pub fn unexpected(command: &str, answer: &Response) -> Failure {
+    exit::other(format!(
+        "{command}: unexpected answer from the agent: {}",
+        variant(answer)
+    ))
+    .with_hint(REINSTALL_HINT)
+}
+
+/// The variant's name only: the fields may hold secrets or be large.
+fn variant(answer: &Response) -> &'static str {
+    match answer {
+        Response::Hello { .. } => "Hello",
+        Response::Systems(_) => "Systems",
+        Response::Token(_) => "Token",
+        Response::LoggedIn { .. } => "LoggedIn",
+        Response::DeviceCode(_) => "DeviceCode",
+        Response::DevicePending => "DevicePending",
+        Response::LoggedOut => "LoggedOut",
+        Response::Status(_) => "Status",
+        Response::Exported { .. } => "Exported",
+        Response::Error(_) => "Error",
+    }
+}
+
+/// Connects, giving up after `timeout`. A Unix-socket connect blocks while
+/// the agent's accept backlog is full, and std has no connect timeout for
+/// Unix sockets, so the connect runs on a helper thread that is simply
+/// abandoned (and ends with the process) when it takes too long.
+fn connect_within(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let (tx, rx) = mpsc::channel();
+    let target = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("connect".into())
+        .spawn(move || {
+            let _ = tx.send(UnixStream::connect(target));
+        })?;
+    rx.recv_timeout(timeout)
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Short causes for the usual socket errors; the rest as the OS says them.
+fn describe_io(e: &io::Error, timeout: Duration) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        io::ErrorKind::ConnectionRefused => "connection refused (no agent is listening)".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+            "the agent closed the connection".into()
+        }
+        _ if is_timeout(e) => format!("no answer within {} s", timeout.as_secs()),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_causes_are_short() {
+        let t = Duration::from_secs(5);
+        let d = |k: io::ErrorKind| describe_io(&k.into(), t);
+        assert_eq!(d(io::ErrorKind::NotFound), "no such file");
+        assert!(d(io::ErrorKind::ConnectionRefused).starts_with("connection refused"));
+        assert_eq!(d(io::ErrorKind::WouldBlock), "no answer within 5 s");
+        assert_eq!(d(io::ErrorKind::TimedOut), "no answer within 5 s");
+    }
+
+    #[test]
+    fn missing_socket_is_unreachable_with_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let e = Agent::connect(&path, Duration::from_secs(1), Ui::default()).unwrap_err();
+        assert_eq!(exit::code(&e), 7);
+        assert_eq!(
+            e.message,
+            format!("cannot reach the agent at {}: no such file", path.display())
+        );
+        assert_eq!(e.hint.as_deref(), Some(START_AGENT_HINT));
+    }
+
+    #[test]
+    fn stale_socket_is_refused_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let e = Agent::connect(&path, Duration::from_secs(1), Ui::default()).unwrap_err();
+        assert_eq!(exit::code(&e), 7);
+        assert!(
+            e.message
+                .ends_with("connection refused (no agent is listening)"),
+            "{}",
+            e.message
+        );
+    }
+}

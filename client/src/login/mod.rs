@@ -1,0 +1,100 @@
+//! `tapis-cred login`: pick the credential source, hand it to the agent once.
+
+mod device;
+mod password;
+mod tokenfile;
+
+use crate::cli::LoginArgs;
+use crate::conn::{Endpoint, unexpected};
+use crate::exit::{self, Failure};
+use crate::render::{self, Rendered};
+use crate::{time, ui, validate};
+use std::io::{self, BufRead, IsTerminal};
+use std::path::Path;
+use tapis_agent_proto::{LoginMethod, Request, Response};
+
+/// Runs `login` and renders the agent's answer.
+pub fn run(args: &LoginArgs, endpoint: &Endpoint) -> Result<Rendered, Failure> {
+    let answer = if let Some(path) = &args.import_token_file {
+        let path = match path {
+            Some(path) => path.clone(),
+            None => tokenfile::default_path()?,
+        };
+        let access_token = tokenfile::read(&path, time::now())?;
+        endpoint.ask(&Request::Login(LoginMethod::ImportToken { access_token }))?
+    } else if args.device {
+        device::login(endpoint)?
+    } else {
+        with_password(args, endpoint)?
+    };
+    match answer {
+        Response::LoggedIn {
+            username,
+            tenant,
+            expires_at,
+            has_refresh_token,
+        } => Ok(render::logged_in(
+            endpoint.ui,
+            &username,
+            &tenant,
+            expires_at,
+            has_refresh_token,
+        )),
+        other => Err(unexpected("login", &other)),
+    }
+}
+
+/// Where the password comes from.
+enum Source<'a> {
+    Stdin,
+    File(&'a Path),
+    Prompt,
+}
+
+fn with_password(args: &LoginArgs, endpoint: &Endpoint) -> Result<Response, Failure> {
+    let stdin_tty = io::stdin().is_terminal();
+    let source = match (&args.password_file, args.password_stdin) {
+        (_, true) => Source::Stdin,
+        (Some(path), false) => Source::File(path),
+        (None, false) if stdin_tty => Source::Prompt,
+        (None, false) => {
+            return Err(
+                exit::login_required("login: no password source: stdin is not a terminal")
+                    .with_hint("use --password-stdin, --password-file PATH or --import-token-file"),
+            );
+        }
+    };
+    // Stdin cannot carry both the password and a typed username.
+    let can_ask_user = stdin_tty && !matches!(source, Source::Stdin);
+    if args.username.is_none() && !can_ask_user {
+        return Err(exit::usage("login: no username: pass --username U"));
+    }
+    if matches!(source, Source::Prompt) || args.username.is_none() {
+        // Fail before the user types anything if the agent is not there.
+        drop(endpoint.connect()?);
+    }
+    let username = match &args.username {
+        Some(name) => name.clone(),
+        None => ask_username()?,
+    };
+    validate::user("login", &username)?;
+    let password = match source {
+        Source::Stdin => password::from_stdin()?,
+        Source::File(path) => password::from_file(path)?,
+        Source::Prompt => password::prompt(&username)?,
+    };
+    endpoint.ask(&Request::Login(LoginMethod::Password {
+        username,
+        password,
+    }))
+}
+
+fn ask_username() -> Result<String, Failure> {
+    ui::stderr("Tapis username: ");
+    let mut line = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| exit::other(format!("login: cannot read the username: {e}")))?;
+    Ok(line.trim().to_owned())
+}

@@ -1,0 +1,180 @@
+//! Answers about the login itself: token, login, logout, export.
+
+use super::{Rendered, choose};
+use crate::exit::SUCCESS;
+use crate::time;
+use crate::ui::Ui;
+use serde::Serialize;
+use tapis_agent_proto::TokenGrant;
+
+/// The access token: on stdout alone (it is what the caller asked for), or
+/// in the JSON document. This is the only output that carries a secret.
+pub fn token(ui: Ui, grant: &TokenGrant) -> Rendered {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        access_token: &'a str,
+        expires_at: String,
+        expires_at_unix: i64,
+        username: &'a str,
+    }
+    let body = Body {
+        access_token: grant.access_token.expose(),
+        expires_at: time::rfc3339(grant.expires_at),
+        expires_at_unix: grant.expires_at,
+        username: &grant.username,
+    };
+    choose(ui, "token", SUCCESS, body, || {
+        let mut r = Rendered::new(SUCCESS);
+        r.out(format!("{}\n", grant.access_token.expose()));
+        r
+    })
+}
+
+/// A completed login.
+pub fn logged_in(
+    ui: Ui,
+    username: &str,
+    tenant: &str,
+    expires_at: i64,
+    has_refresh_token: bool,
+) -> Rendered {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        username: &'a str,
+        tenant: &'a str,
+        expires_at: String,
+        expires_at_unix: i64,
+        has_refresh_token: bool,
+    }
+    let body = Body {
+        username,
+        tenant,
+        expires_at: time::rfc3339(expires_at),
+        expires_at_unix: expires_at,
+        has_refresh_token,
+    };
+    choose(ui, "login", SUCCESS, body, || {
+        success_line(
+            ui,
+            format!(
+                "logged in as {username} ({tenant}); token valid until {}; refresh: {}",
+                time::human(expires_at),
+                yes_no(has_refresh_token)
+            ),
+        )
+    })
+}
+
+/// A completed logout.
+pub fn logged_out(ui: Ui) -> Rendered {
+    #[derive(Serialize)]
+    struct Body {}
+    choose(ui, "logout", SUCCESS, Body {}, || {
+        success_line(ui, "logged out".into())
+    })
+}
+
+/// A written token file.
+pub fn exported(ui: Ui, path: &str, expires_at: i64) -> Rendered {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        path: &'a str,
+        expires_at: String,
+        expires_at_unix: i64,
+    }
+    let body = Body {
+        path,
+        expires_at: time::rfc3339(expires_at),
+        expires_at_unix: expires_at,
+    };
+    choose(ui, "export-token-file", SUCCESS, body, || {
+        success_line(
+            ui,
+            format!("wrote {path} (valid until {})", time::human(expires_at)),
+        )
+    })
+}
+
+/// One line on stdout, unless `-q`.
+fn success_line(ui: Ui, line: String) -> Rendered {
+    let mut r = Rendered::new(SUCCESS);
+    if !ui.quiet {
+        r.out(line + "\n");
+    }
+    r
+}
+
+/// `yes` or `no`.
+pub(super) fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{human, json, parse};
+    use super::*;
+    use serde_json::json;
+    use tapis_agent_proto::Secret;
+
+    const T: i64 = 1_795_456_800;
+
+    #[test]
+    fn token_alone_on_stdout() {
+        let grant = TokenGrant {
+            access_token: Secret::new("aaa.bbb.ccc"),
+            expires_at: T,
+            username: "testuser".into(),
+        };
+        let r = token(human(), &grant);
+        assert_eq!(
+            (r.stdout().as_str(), r.stderr().as_str()),
+            ("aaa.bbb.ccc\n", "")
+        );
+        assert_eq!(
+            parse(&token(json(), &grant)),
+            json!({"command": "token", "ok": true, "exit_code": 0,
+                   "access_token": "aaa.bbb.ccc", "expires_at": "2026-11-23T18:00:00Z",
+                   "expires_at_unix": T, "username": "testuser"})
+        );
+    }
+
+    #[test]
+    fn login_line_and_json() {
+        let r = logged_in(human(), "testuser", "designsafe", T, true);
+        assert_eq!(
+            r.stdout(),
+            "logged in as testuser (designsafe); token valid until 2026-11-23 18:00 UTC; refresh: yes\n"
+        );
+        assert_eq!(
+            parse(&logged_in(json(), "testuser", "designsafe", T, false)),
+            json!({"command": "login", "ok": true, "exit_code": 0,
+                   "username": "testuser", "tenant": "designsafe",
+                   "expires_at": "2026-11-23T18:00:00Z", "expires_at_unix": T,
+                   "has_refresh_token": false})
+        );
+    }
+
+    #[test]
+    fn logout_and_export() {
+        assert_eq!(logged_out(human()).stdout(), "logged out\n");
+        assert_eq!(
+            parse(&logged_out(json())),
+            json!({"command": "logout", "ok": true, "exit_code": 0})
+        );
+        let quiet = Ui {
+            quiet: true,
+            ..human()
+        };
+        assert_eq!(logged_out(quiet).stdout(), "");
+        assert_eq!(
+            exported(human(), "/home/u/.tapis_tokens.json", T).stdout(),
+            "wrote /home/u/.tapis_tokens.json (valid until 2026-11-23 18:00 UTC)\n"
+        );
+        assert_eq!(
+            parse(&exported(json(), "/p", T)),
+            json!({"command": "export-token-file", "ok": true, "exit_code": 0,
+                   "path": "/p", "expires_at": "2026-11-23T18:00:00Z",
+                   "expires_at_unix": T})
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Client-side checks of system ids and user names, so a typo is a usage
+//! error (exit 2) before anything reaches the agent or Tapis.
+
+use crate::exit::{self, Failure};
+
+/// Longest accepted system id.
+pub const MAX_SYSTEM_LEN: usize = 80;
+
+/// Most systems in one request; keeps the request well inside one frame.
+pub const MAX_SYSTEMS: usize = 256;
+
+/// Longest accepted user name.
+const MAX_USER_LEN: usize = 256;
+
+/// Checks each id, then drops repeats keeping the first occurrence, so the
+/// answer lines come back in the order the user typed.
+pub fn systems(command: &str, ids: &[String]) -> Result<Vec<String>, Failure> {
+    for id in ids {
+        system_id(id)
+            .map_err(|why| exit::usage(format!("{command}: invalid system id {id:?}: {why}")))?;
+    }
+    let mut unique: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !unique.contains(id) {
+            unique.push(id.clone());
+        }
+    }
+    if unique.len() > MAX_SYSTEMS {
+        return Err(exit::usage(format!(
+            "{command}: {} systems given, at most {MAX_SYSTEMS} per call",
+            unique.len()
+        )));
+    }
+    Ok(unique)
+}
+
+fn system_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("it is empty".into());
+    }
+    if id.len() > MAX_SYSTEM_LEN {
+        return Err(format!("longer than {MAX_SYSTEM_LEN} characters"));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err("only letters, digits, '.', '_' and '-' are allowed".into());
+    }
+    Ok(())
+}
+
+/// Checks a Tapis user name: it becomes a URL path segment at the agent, so
+/// anything that could change the path is refused.
+pub fn user(command: &str, user: &str) -> Result<(), Failure> {
+    let bad = user.is_empty()
+        || user.len() > MAX_USER_LEN
+        || user
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%'));
+    if bad {
+        return Err(exit::usage(format!(
+            "{command}: invalid user name {user:?}: it must be non-empty, at most \
+             {MAX_USER_LEN} bytes, without spaces or '/', '?', '#', '%'"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn accepts_tapis_ids_and_dedupes_in_order() {
+        let got = systems(
+            "establish",
+            &ids(&["ls6", "stampede3", "ls6", "corral.pki", "a_b-c"]),
+        )
+        .unwrap();
+        assert_eq!(got, ids(&["ls6", "stampede3", "corral.pki", "a_b-c"]));
+    }
+
+    #[test]
+    fn rejects_bad_ids_as_usage_errors() {
+        let long = "x".repeat(MAX_SYSTEM_LEN + 1);
+        for bad in ["", "a b", "a/b", "ls6;rm", "é", long.as_str()] {
+            let e = systems("check", &ids(&["ok", bad])).unwrap_err();
+            assert_eq!(exit::code(&e), 2, "{bad:?}");
+            assert!(
+                e.message.starts_with("check: invalid system id"),
+                "{}",
+                e.message
+            );
+        }
+        assert!(systems("check", &ids(&["x".repeat(MAX_SYSTEM_LEN).as_str()])).is_ok());
+    }
+
+    #[test]
+    fn limits_the_number_of_systems_after_dedupe() {
+        let many: Vec<String> = (0..=MAX_SYSTEMS).map(|i| format!("s{i}")).collect();
+        let e = systems("establish", &many).unwrap_err();
+        assert_eq!(exit::code(&e), 2);
+        let repeated = vec!["s".to_string(); MAX_SYSTEMS * 2];
+        assert_eq!(systems("establish", &repeated).unwrap(), ids(&["s"]));
+    }
+
+    #[test]
+    fn user_names() {
+        assert!(user("establish", "testuser").is_ok());
+        assert!(user("establish", "first.last@example.org").is_ok());
+        for bad in ["", "a b", "../x", "a?b", "a\nb"] {
+            assert_eq!(
+                exit::code(&user("establish", bad).unwrap_err()),
+                2,
+                "{bad:?}"
+            );
+        }
+    }
+}
