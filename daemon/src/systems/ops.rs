@@ -4,11 +4,7 @@ use super::Ctx;
 use crate::errors::{self, login_required};
 use crate::tapis::TapisError;
 use std::future::Future;
-use std::time::Duration;
 use tapis_agent_proto::{CredState, ErrorKind, ErrorReply, Secret, TokenGrant};
-
-/// A token used for a call must stay valid at least this long.
-const MIN_VALID: Duration = Duration::from_secs(60);
 
 /// The answer for one system: a state and whether it came from the cache.
 pub type OpResult = Result<(CredState, bool), ErrorReply>;
@@ -24,7 +20,7 @@ impl<'a> Session<'a> {
     async fn start(ctx: &'a Ctx) -> Result<Self, ErrorReply> {
         Ok(Self {
             ctx,
-            token: ctx.tokens.token(MIN_VALID).await?,
+            token: ctx.tokens.token_for_call().await?,
             renewed: false,
         })
     }

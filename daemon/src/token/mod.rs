@@ -18,6 +18,9 @@ use std::time::Duration;
 use tapis_agent_proto::{ErrorKind, ErrorReply, LoginState, TokenGrant};
 use tokio::sync::{Notify, watch};
 
+/// A token used for an upstream call stays valid at least this long (seconds).
+const CALL_MIN_VALID: i64 = 60;
+
 /// Why the current login cannot be refreshed, and the last refresh failure.
 #[derive(Debug, Default)]
 struct Health {
@@ -126,6 +129,14 @@ impl TokenManager {
             let lifetime = self.current().map(|t| t.lifetime()).unwrap_or(0);
             too_long(need, lifetime)
         })
+    }
+
+    /// A token for one upstream call: valid for at least a minute, or half
+    /// the token lifetime when Tapis issues shorter tokens than that.
+    pub async fn token_for_call(&self) -> Result<TokenGrant, ErrorReply> {
+        let lifetime = self.current().map(|t| t.lifetime()).unwrap_or(0);
+        let need = (lifetime / 2).clamp(1, CALL_MIN_VALID);
+        self.token(Duration::from_secs(need as u64)).await
     }
 
     fn valid_for(&self, need: i64) -> Option<TokenGrant> {
