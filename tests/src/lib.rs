@@ -1,1 +1,3 @@
 //! Fake Tapis server and test harness.
+
+pub mod fake;
