@@ -5,13 +5,13 @@
 use crate::exit::{self, Failure, REINSTALL_HINT, START_AGENT_HINT};
 use crate::socket;
 use crate::ui::Ui;
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 use tapis_agent_proto::{
-    CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response, decode, read_frame, write_frame,
+    CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response, decode, encode_frame, read_frame,
 };
 
 /// What to tell the user when an answer does not come in time.
@@ -146,8 +146,17 @@ impl Agent {
     }
 
     fn exchange(&mut self, request: &Request) -> Result<Response, CodecError> {
-        write_frame(&mut self.stream, request)?;
-        decode(&read_frame(&mut self.stream)?)
+        let mut frame = encode_frame(request)?;
+        let sent = self
+            .stream
+            .write_all(&frame)
+            .and_then(|()| self.stream.flush());
+        wipe(&mut frame);
+        sent?;
+        let mut body = read_frame(&mut self.stream)?;
+        let answer = decode(&body);
+        wipe(&mut body);
+        answer
     }
 
     /// A lost or silent agent is unreachable (exit 7); an answer that does
@@ -176,6 +185,14 @@ impl Agent {
             CodecError::Encode(_) => exit::other(format!("cannot send the request: {e}")),
         }
     }
+}
+
+/// Frames can hold a password or a token: zero them instead of leaving the
+/// bytes in freed memory. `black_box` keeps the stores from being optimized
+/// away as dead.
+fn wipe(buf: &mut [u8]) {
+    buf.fill(0);
+    std::hint::black_box(buf);
 }
 
 /// An answer of the wrong type for the request: a bug on one side.

@@ -4,6 +4,7 @@
 use crate::exit::{self, Failure};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use tapis_agent_proto::Secret;
@@ -11,9 +12,15 @@ use tapis_agent_proto::Secret;
 /// Longest line read as a password; anything longer is not a password.
 const MAX_LEN: u64 = 4096;
 
-/// The first line of stdin, without its newline.
+/// The first line of stdin, without its newline. Read one byte at a time
+/// from a duplicate of fd 0, so no copy of the password stays behind in
+/// std's shared stdin buffer and nothing past the line is consumed.
 pub fn from_stdin() -> Result<Secret, Failure> {
-    first_line(io::stdin().lock(), "stdin")
+    let fd = io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| exit::other(format!("login: cannot read stdin: {e}")))?;
+    first_line(BufReader::with_capacity(1, File::from(fd)), "stdin")
 }
 
 /// The first line of a file that only its owner can access.
@@ -29,7 +36,11 @@ pub fn from_file(path: &Path) -> Result<Secret, Failure> {
         exit::other(format!("login: refusing password file {shown}: {why}"))
             .with_hint(format!("chmod 600 {shown}"))
     })?;
-    first_line(BufReader::new(file), &format!("password file {shown}"))
+    // Byte by byte for the same reason as stdin: no stray buffered copy.
+    first_line(
+        BufReader::with_capacity(1, file),
+        &format!("password file {shown}"),
+    )
 }
 
 /// The password file rule: nobody but the owner may read or write it.
