@@ -14,7 +14,6 @@ use tapis_agent_proto::{
 use tempfile::TempDir;
 
 /// How the fake answers the client's Hello.
-#[allow(dead_code)]
 pub enum Greeting {
     /// A correct Hello with our protocol version.
     Normal,
