@@ -148,7 +148,8 @@ pub fn run(socket: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .expect("spawn tapis-cred");
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
+        // The client may exit (e.g. on a usage error) without reading stdin.
+        let _ = input.write_all(text.as_bytes());
     }
     drop(input);
     child.wait_with_output().expect("wait for tapis-cred")
