@@ -18,7 +18,7 @@ use super::{
     FakeControl,
     envelope::json_body,
     faults::Fault,
-    jwt::expiry,
+    jwt::Expiry,
     state::{CredentialEntry, Stats},
 };
 
@@ -145,9 +145,9 @@ struct MintRequest {
 
 async fn mint_token(State(fake): State<FakeControl>, body: Bytes) -> Result<Response, Plain> {
     let request: MintRequest = parse(&body)?;
-    let exp = expiry(Duration::from_secs(request.ttl_secs));
+    let ttl = Duration::from_secs(request.ttl_secs);
     let token = fake
-        .try_mint(&request.username, exp)
+        .try_mint(&request.username, Expiry::After(ttl))
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(json!({ "access_token": token })).into_response())
 }

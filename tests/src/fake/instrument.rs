@@ -40,11 +40,8 @@ pub(crate) async fn instrument(
             .map(|(_, value)| value.to_owned())
     });
     let shared = &op.fake.shared;
-    let fault = {
-        let mut inner = shared.lock();
-        *inner.stats.calls.entry(op.name.to_owned()).or_default() += 1;
-        inner.faults.take(op.name, system.as_deref())
-    };
+    shared.count(op.name);
+    let fault = shared.lock().faults.take(op.name, system.as_deref());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let response = match fault {

@@ -49,6 +49,15 @@ pub(crate) enum VerifyError {
     Expired { exp: i64 },
 }
 
+/// When a token expires.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expiry {
+    /// This long after its `iat`.
+    After(Duration),
+    /// At this unix second.
+    At(i64),
+}
+
 /// A freshly signed token.
 #[derive(Debug, Clone)]
 pub(crate) struct Signed {
@@ -82,20 +91,28 @@ impl Signer {
         }
     }
 
-    /// Signs a token for `username` expiring at `exp` (unix seconds).
+    /// Signs a token for `username`.
     pub(crate) fn sign(
         &self,
         tenant: &str,
         username: &str,
         token_type: TokenType,
         client_id: Option<&str>,
-        exp: i64,
+        expiry: Expiry,
     ) -> Result<Signed, jsonwebtoken::errors::Error> {
+        // One reading of the clock, so `exp - iat` is exactly the lifetime.
+        let iat = now();
+        let exp = match expiry {
+            Expiry::After(ttl) => {
+                iat.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+            }
+            Expiry::At(exp) => exp,
+        };
         let claims = Claims {
             jti: new_id(),
             iss: self.issuer.clone(),
             sub: format!("{username}@{tenant}"),
-            iat: now(),
+            iat,
             exp,
             tenant_id: tenant.into(),
             token_type,
@@ -130,11 +147,6 @@ pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Unix seconds `ttl` from now.
-pub(crate) fn expiry(ttl: Duration) -> i64 {
-    now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// ISO-8601 UTC the way the Authenticator prints it (`2026-01-02T03:04:05+00:00`).
@@ -175,13 +187,25 @@ mod tests {
     fn signs_verifies_and_expires() {
         let s = Signer::new("http://x/v3/tokens".into());
         let t = s
-            .sign("designsafe", "u", TokenType::Access, None, now() + 60)
+            .sign(
+                "designsafe",
+                "u",
+                TokenType::Access,
+                None,
+                Expiry::After(Duration::from_secs(60)),
+            )
             .unwrap();
         let c = s.verify(&t.jwt).unwrap();
         assert_eq!(c.username, "u");
         assert_eq!(c.sub, "u@designsafe");
         let old = s
-            .sign("designsafe", "u", TokenType::Access, None, now())
+            .sign(
+                "designsafe",
+                "u",
+                TokenType::Access,
+                None,
+                Expiry::After(Duration::ZERO),
+            )
             .unwrap();
         assert!(matches!(
             s.verify(&old.jwt),

@@ -54,7 +54,7 @@ pub use faults::{DEFAULT_DRIP_INTERVAL, Fault, FaultKind};
 pub use state::{CredFixture, CredentialEntry, Stats};
 
 use conn::{Conn, CuttableListener};
-use jwt::{TokenType, expiry};
+use jwt::{Expiry, TokenType};
 use state::Shared;
 
 /// How long [`FakeTapis::shutdown`] waits for open connections before aborting.
@@ -188,6 +188,14 @@ impl FakeControl {
         self.shared.lock().stats.calls(operation)
     }
 
+    /// Resolves once `operation` has been called at least `n` times (the request has
+    /// arrived; it may still be in progress). Wrap it in a timeout.
+    pub async fn wait_for_calls(&self, operation: &str, n: u64) {
+        let mut counted = self.shared.counted.subscribe();
+        // An error means the server is gone; nothing more will arrive.
+        let _ = counted.wait_for(|_| self.calls(operation) >= n).await;
+    }
+
     /// All counters.
     pub fn stats(&self) -> Stats {
         self.shared.lock().stats.clone()
@@ -283,25 +291,29 @@ impl FakeControl {
     /// Signs an access token for `username` valid for `ttl`, as a login would. A zero
     /// `ttl` gives a token that is already expired.
     pub fn mint_access_token(&self, username: &str, ttl: Duration) -> String {
-        self.mint_access_token_expiring_at(username, expiry(ttl))
+        self.mint(username, Expiry::After(ttl))
     }
 
     /// Signs an access token for `username` whose `exp` is `exp_unix` (seconds since
     /// the epoch; a past value gives an expired token).
     pub fn mint_access_token_expiring_at(&self, username: &str, exp_unix: i64) -> String {
-        self.try_mint(username, exp_unix)
+        self.mint(username, Expiry::At(exp_unix))
+    }
+
+    fn mint(&self, username: &str, expiry: Expiry) -> String {
+        self.try_mint(username, expiry)
             .expect("HS256 signing of plain claims cannot fail")
     }
 
     pub(crate) fn try_mint(
         &self,
         username: &str,
-        exp_unix: i64,
+        expiry: Expiry,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let shared = &self.shared;
         shared
             .signer
-            .sign(&shared.tenant, username, TokenType::Access, None, exp_unix)
+            .sign(&shared.tenant, username, TokenType::Access, None, expiry)
             .map(|signed| signed.jwt)
     }
 

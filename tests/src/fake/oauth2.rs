@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{
     FakeControl,
     envelope::{ApiError, ApiResult, json_or_form, success},
-    jwt::{Signed, TokenType, VerifyError, expiry, iso8601, now, random_code},
+    jwt::{Expiry, Signed, TokenType, VerifyError, iso8601, now, random_code},
     state::{DeviceGrant, Shared},
 };
 
@@ -162,7 +162,13 @@ fn issue(
     let sign = |token_type, ttl| {
         shared
             .signer
-            .sign(&shared.tenant, username, token_type, client_id, expiry(ttl))
+            .sign(
+                &shared.tenant,
+                username,
+                token_type,
+                client_id,
+                Expiry::After(ttl),
+            )
             .map_err(|e| ApiError::internal(format!("AUTH_SIGNING_FAILED {e}")))
     };
     let access = sign(TokenType::Access, shared.token_ttl)?;

@@ -97,13 +97,7 @@ pub(crate) fn router(fake: FakeControl) -> Router {
 
 /// Unknown paths: counted as `unmatched`, so tests notice calls the fake lacks.
 async fn unmatched(State(fake): State<FakeControl>, uri: Uri) -> Response {
-    *fake
-        .shared
-        .lock()
-        .stats
-        .calls
-        .entry("unmatched".to_owned())
-        .or_default() += 1;
+    fake.shared.count("unmatched");
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!("TAPIS_NOT_FOUND No such endpoint: {}", uri.path()),

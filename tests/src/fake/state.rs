@@ -117,6 +117,8 @@ pub(crate) struct Shared {
     pub(crate) signer: Signer,
     /// Flips to true once; long faults (hang, delay, drip) watch it to end early.
     pub(crate) shutdown: watch::Sender<bool>,
+    /// Bumped after every counted call, so tests can wait for calls to arrive.
+    pub(crate) counted: watch::Sender<u64>,
     inner: Mutex<Inner>,
 }
 
@@ -138,6 +140,7 @@ impl Shared {
                 .collect(),
             signer,
             shutdown: watch::Sender::new(false),
+            counted: watch::Sender::new(0),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -146,6 +149,17 @@ impl Shared {
     /// lock is taken over as is.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one call of `operation`.
+    pub(crate) fn count(&self, operation: &str) {
+        *self
+            .lock()
+            .stats
+            .calls
+            .entry(operation.to_owned())
+            .or_default() += 1;
+        self.counted.send_modify(|n| *n += 1);
     }
 
     /// `user`'s stored credential state on `system`.

@@ -1,0 +1,113 @@
+//! The `fake-tapis` binary: readiness line, a login and a check, stats, and a clean
+//! exit on SIGTERM.
+
+mod fake_common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc,
+    thread,
+    time::Duration,
+};
+
+use fake_common::*;
+use tapis_agent_tests::fake::Stats;
+
+/// Waits for the child to exit, at most `limit`.
+fn wait_with_limit(mut child: Child, limit: Duration) -> ExitStatus {
+    let (tx, rx) = mpsc::channel();
+    let pid = child.id();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(status) => status.expect("wait succeeds"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("fake-tapis did not exit within {limit:?} of SIGTERM");
+        }
+    }
+}
+
+#[tokio::test]
+async fn binary_serves_until_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fake-tapis"))
+        .args(["--token-ttl", "60", "--user", "alice:secret", "--user"])
+        .arg(format!("{USER}:{PASSWORD}"))
+        .args(["--extra-tms-systems", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("fake-tapis starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("reads the first line");
+    let base = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+    let http = http();
+    let reply = password_login(&http, &base, USER, PASSWORD, None).await;
+    reply.expect_envelope(201, "AUTH_TOKEN_CREATED");
+    assert_eq!(reply.result()["access_token"]["expires_in"], 60);
+    let token = reply.result()["access_token"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    password_login(&http, &base, "alice", "secret", None)
+        .await
+        .expect_envelope(201, "AUTH_TOKEN_CREATED");
+    check(&http, &base, &token, "stampede3")
+        .await
+        .expect_envelope(401, "SYSLIB_CRED_NOT_FOUND");
+    create_tms(&http, &base, &token, "sys0002")
+        .await
+        .expect_envelope(201, "SYSAPI_CRED_UPDATED");
+
+    let stats: Stats = http
+        .get(format!("{base}/_fake/stats"))
+        .send()
+        .await
+        .expect("stats answer")
+        .json()
+        .await
+        .expect("stats parse");
+    assert_eq!(stats.calls("create_token"), 2);
+    assert_eq!(stats.calls("checkUserCredential"), 1);
+    assert_eq!(stats.calls("createUserCredential"), 1);
+
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = wait_with_limit(child, Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let output = Command::new(env!("CARGO_BIN_EXE_fake-tapis"))
+        .args(["--user", "no-colon"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("NAME:PASSWORD"));
+    let help = Command::new(env!("CARGO_BIN_EXE_fake-tapis"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for needle in ["--listen", "--token-ttl", "/_fake/faults", "reset_mid_body"] {
+        assert!(text.contains(needle), "--help mentions {needle}");
+    }
+}

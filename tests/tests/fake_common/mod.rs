@@ -1,0 +1,182 @@
+//! Helpers shared by the fake Tapis tests: an HTTP client and envelope checks.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
+
+pub const USER: &str = "testuser";
+pub const PASSWORD: &str = "testpass";
+
+/// A fake with the default fixture.
+pub async fn start() -> FakeTapis {
+    FakeTapis::start(FakeConfig::default())
+        .await
+        .expect("fake starts")
+}
+
+/// An HTTP client with a generous overall timeout so a broken fake fails the test
+/// instead of hanging it.
+pub fn http() -> reqwest::Client {
+    http_with_timeout(Duration::from_secs(20))
+}
+
+pub fn http_with_timeout(timeout: Duration) -> reqwest::Client {
+    // reqwest is built without a default TLS provider; plain http needs none, but
+    // building the client wants one installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("client builds")
+}
+
+/// A whole answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn result(&self) -> Value {
+        self.json()["result"].clone()
+    }
+
+    /// Checks the status code and the Tapis envelope: all five fields, the outcome,
+    /// and a message starting with `key`.
+    pub fn expect_envelope(&self, status: u16, key: &str) -> &Self {
+        assert_eq!(self.status, status, "status of {}", self.body);
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "content type {:?} of {}",
+            self.content_type,
+            self.body
+        );
+        let v = self.json();
+        let outcome = if status < 400 { "success" } else { "error" };
+        assert_eq!(v["status"], outcome, "{v}");
+        let message = v["message"].as_str().expect("message is a string");
+        assert!(
+            message.starts_with(key),
+            "message {message:?} should start with {key}"
+        );
+        assert!(v["version"].is_string(), "version in {v}");
+        assert!(v["metadata"].is_object(), "metadata in {v}");
+        assert!(
+            v.as_object().is_some_and(|o| o.contains_key("result")),
+            "result in {v}"
+        );
+        self
+    }
+
+    /// Checks a plain-text 401 from the token filter starting with `key`.
+    pub fn expect_token_error(&self, key: &str) {
+        assert_eq!(self.status, 401, "{}", self.body);
+        assert!(
+            self.content_type.starts_with("text/plain"),
+            "content type {:?}",
+            self.content_type
+        );
+        assert!(
+            self.body.starts_with(key),
+            "body {:?} should start with {key}",
+            self.body
+        );
+    }
+}
+
+/// Sends and reads the whole answer.
+pub async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("request succeeds");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.text().await.expect("body reads");
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// Password grant, optionally with client credentials.
+pub async fn password_login(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+    client: Option<(&str, &str)>,
+) -> Reply {
+    let mut request = http.post(format!("{base}/v3/oauth2/tokens")).json(&json!({
+        "grant_type": "password",
+        "username": username,
+        "password": password,
+    }));
+    if let Some((id, key)) = client {
+        request = request.basic_auth(id, Some(key));
+    }
+    send(request).await
+}
+
+/// An access token for `testuser`, obtained by a real password login.
+pub async fn login(http: &reqwest::Client, fake: &FakeTapis) -> String {
+    let reply = password_login(http, &fake.base_url(), USER, PASSWORD, None).await;
+    reply.expect_envelope(201, "AUTH_");
+    reply.result()["access_token"]["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+/// The claims of a JWT, read without checking the signature (as clients do).
+pub fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("three JWT parts");
+    let bytes = URL_SAFE_NO_PAD.decode(payload).expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// `POST .../credential/{system}/user/{user}/check`.
+pub async fn check(http: &reqwest::Client, base: &str, token: &str, system: &str) -> Reply {
+    send(
+        http.post(format!(
+            "{base}/v3/systems/credential/{system}/user/{USER}/check"
+        ))
+        .header("X-Tapis-Token", token),
+    )
+    .await
+}
+
+/// `POST .../credential/{system}/user/{user}?createTmsKeys=True` with body `{}`, as
+/// the Python SDK sends it.
+pub async fn create_tms(http: &reqwest::Client, base: &str, token: &str, system: &str) -> Reply {
+    send(
+        http.post(format!(
+            "{base}/v3/systems/credential/{system}/user/{USER}?createTmsKeys=True"
+        ))
+        .header("X-Tapis-Token", token)
+        .header("content-type", "application/json")
+        .body("{}"),
+    )
+    .await
+}
