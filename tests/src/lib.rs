@@ -1,3 +1,4 @@
 //! Fake Tapis server and test harness.
 
 pub mod fake;
+pub mod harness;

@@ -88,7 +88,7 @@ pub async fn establish(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpRe
         };
         return Err(ErrorReply::new(
             ErrorKind::NotTmsKeys,
-            format!("{system} uses {shown}; TMS keys cannot be created"),
+            format!("system uses {shown}; TMS keys cannot be created"),
         )
         .with_hint(format!(
             "credentials for {system} must be registered by hand (e.g. an SSH key pair); ask the system's owner"

@@ -1,0 +1,293 @@
+//! Test harness: an in-process agent on a temp socket against an in-process
+//! fake Tapis, a small async protocol client, and helpers to run the real
+//! binaries. Everything waits on readiness (a socket that answers), never on
+//! fixed sleeps.
+
+use crate::fake::{FakeConfig, FakeControl, FakeTapis};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use tapis_agent::Config;
+use tapis_agent_proto::{
+    CredState, LoginMethod, Outcome, PROTOCOL_VERSION, Request, Response, Secret, SystemOutcome,
+    decode, read_frame_async, write_frame_async,
+};
+use tempfile::TempDir;
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The fixture user.
+pub const USER: &str = "testuser";
+/// The fixture password.
+pub const PASSWORD: &str = "testpass";
+/// How long any single wait in the harness may take.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A running agent (in-process) and the fake it talks to.
+pub struct TestAgent {
+    /// The fake Tapis.
+    pub fake: FakeControl,
+    fake_server: Option<FakeTapis>,
+    /// Temp directory holding socket and state.
+    pub dir: TempDir,
+    /// The agent's socket.
+    pub socket: PathBuf,
+    /// The agent's config (state dir etc.).
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), tapis_agent::RunError>>>,
+}
+
+impl std::fmt::Debug for TestAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestAgent")
+            .field("socket", &self.socket)
+            .finish()
+    }
+}
+
+/// Agent settings suited to tests: quick retries and deadlines.
+pub fn test_config(base_url: &str, state_dir: &Path) -> Config {
+    let mut c = Config::new(base_url, state_dir);
+    c.retry_base = Duration::from_millis(20);
+    c.http_timeout = Duration::from_secs(5);
+    c.connect_timeout = Duration::from_secs(2);
+    c.request_deadline = Duration::from_secs(15);
+    c.shutdown_grace = Duration::from_secs(5);
+    c
+}
+
+impl TestAgent {
+    /// Starts a default fake and an agent against it (not logged in).
+    pub async fn start() -> Self {
+        Self::start_with(FakeConfig::default(), |_| {}).await
+    }
+
+    /// Starts a fake with `fake_config` and an agent whose config `tweak` adjusts.
+    pub async fn start_with(fake_config: FakeConfig, tweak: impl FnOnce(&mut Config)) -> Self {
+        let fake = FakeTapis::start(fake_config)
+            .await
+            .expect("start fake Tapis");
+        let control = fake.control();
+        let dir = tempfile::Builder::new()
+            .prefix("ta")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let mut config = test_config(&control.base_url(), &dir.path().join("state"));
+        tweak(&mut config);
+        let mut agent = Self {
+            fake: control,
+            fake_server: Some(fake),
+            socket: dir.path().join("run/agent.sock"),
+            dir,
+            config,
+            stop: None,
+            task: None,
+        };
+        agent.launch().await;
+        agent
+    }
+
+    /// Starts the agent (again) on the same socket and state.
+    pub async fn launch(&mut self) {
+        let listener = tapis_agent::listener::bind(&self.socket).expect("bind agent socket");
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = self.config.clone();
+        self.task = Some(tokio::spawn(async move {
+            tapis_agent::run(listener, config, async {
+                let _ = rx.await;
+            })
+            .await
+        }));
+        self.stop = Some(tx);
+        wait_for_socket(&self.socket).await;
+    }
+
+    /// Stops the agent gracefully and waits for it.
+    pub async fn stop_agent(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(WAIT, task)
+                .await
+                .expect("agent stops in time")
+                .expect("agent task");
+            result.expect("agent exits cleanly");
+        }
+    }
+
+    /// Stops the agent then the fake.
+    pub async fn shutdown(mut self) {
+        self.stop_agent().await;
+        if let Some(fake) = self.fake_server.take() {
+            fake.shutdown().await;
+        }
+    }
+
+    /// A fresh connection that has done the hello exchange.
+    pub async fn client(&self) -> AgentClient {
+        AgentClient::connect(&self.socket).await
+    }
+
+    /// One request on a fresh connection.
+    pub async fn request(&self, req: Request) -> Response {
+        self.client().await.call(req).await
+    }
+
+    /// Logs in as the fixture user.
+    pub async fn login(&self) {
+        let resp = self
+            .request(Request::Login(LoginMethod::Password {
+                username: USER.into(),
+                password: Secret::new(PASSWORD),
+            }))
+            .await;
+        assert!(
+            matches!(resp, Response::LoggedIn { .. }),
+            "login failed: {resp:?}"
+        );
+    }
+
+    /// Establish of the given systems.
+    pub async fn establish(&self, systems: &[&str], fresh: bool) -> Vec<SystemOutcome> {
+        systems_of(
+            self.request(Request::Establish {
+                systems: systems.iter().map(|s| s.to_string()).collect(),
+                user: None,
+                fresh,
+            })
+            .await,
+        )
+    }
+
+    /// Runs the `tapis-cred` binary against this agent.
+    pub fn cred(&self, args: &[&str]) -> Output {
+        cred_cmd(&self.socket, args, None)
+    }
+
+    /// Runs `tapis-cred` with `stdin` fed in.
+    pub fn cred_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        cred_cmd(&self.socket, args, Some(stdin))
+    }
+}
+
+/// Runs `tapis-cred --socket SOCKET ARGS...` (blocking) and returns its output.
+pub fn cred_cmd(socket: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(bin_path("tapis-cred"));
+    cmd.arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env_remove("TAPIS_AGENT_SOCK")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn tapis-cred");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("tapis-cred output")
+}
+
+/// Path of a workspace binary next to the test executable (`target/<profile>/NAME`).
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo test --workspace builds every binary)",
+        path.display()
+    );
+    path
+}
+
+/// Waits until something accepts connections on `socket`.
+pub async fn wait_for_socket(socket: &Path) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if UnixStream::connect(socket).await.is_ok() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "agent socket {} never answered",
+            socket.display()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A minimal async client of the agent protocol.
+#[derive(Debug)]
+pub struct AgentClient {
+    stream: UnixStream,
+}
+
+impl AgentClient {
+    /// Connects and does the hello exchange.
+    pub async fn connect(socket: &Path) -> Self {
+        let stream = UnixStream::connect(socket).await.expect("connect to agent");
+        let mut c = Self { stream };
+        let hello = c
+            .call(Request::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                client_version: "test".into(),
+            })
+            .await;
+        assert!(matches!(hello, Response::Hello { .. }), "hello: {hello:?}");
+        c
+    }
+
+    /// Sends a request and reads the answer.
+    pub async fn call(&mut self, req: Request) -> Response {
+        write_frame_async(&mut self.stream, &req)
+            .await
+            .expect("send request");
+        let body =
+            tokio::time::timeout(Duration::from_secs(60), read_frame_async(&mut self.stream))
+                .await
+                .expect("answer in time")
+                .expect("read answer");
+        decode(&body).expect("decode answer")
+    }
+
+    /// The raw stream, for hostile-client tests.
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+}
+
+/// The per-system outcomes of a systems response (panics otherwise).
+pub fn systems_of(resp: Response) -> Vec<SystemOutcome> {
+    match resp {
+        Response::Systems(v) => v,
+        other => panic!("expected per-system outcomes, got {other:?}"),
+    }
+}
+
+/// The state of a successful outcome (panics on error).
+pub fn state_of(o: &SystemOutcome) -> CredState {
+    match &o.outcome {
+        Outcome::Ok(s) => *s,
+        Outcome::Err(e) => panic!("{}: unexpected error {e:?}", o.system),
+    }
+}
+
+/// The error of a failed outcome (panics on success).
+pub fn error_of(o: &SystemOutcome) -> &tapis_agent_proto::ErrorReply {
+    match &o.outcome {
+        Outcome::Err(e) => e,
+        Outcome::Ok(s) => panic!("{}: expected an error, got {s:?}", o.system),
+    }
+}
