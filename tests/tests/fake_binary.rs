@@ -72,14 +72,7 @@ async fn binary_serves_until_sigterm() {
         .await
         .expect_envelope(201, "SYSAPI_CRED_UPDATED");
 
-    let stats: Stats = http
-        .get(format!("{base}/_fake/stats"))
-        .send()
-        .await
-        .expect("stats answer")
-        .json()
-        .await
-        .expect("stats parse");
+    let stats: Stats = get_json(&http, &format!("{base}/_fake/stats")).await;
     assert_eq!(stats.calls("create_token"), 2);
     assert_eq!(stats.calls("checkUserCredential"), 1);
     assert_eq!(stats.calls("createUserCredential"), 1);

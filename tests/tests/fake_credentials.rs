@@ -31,10 +31,12 @@ async fn get_system(http: &reqwest::Client, base: &str, token: &str, system: &st
 
 #[tokio::test]
 async fn establish_and_revoke_like_the_live_service() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
 
     check(&http, &base, &token, "stampede3")
         .await
@@ -78,10 +80,12 @@ async fn establish_and_revoke_like_the_live_service() {
 
 #[tokio::test]
 async fn create_needs_a_body_and_a_tms_system() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
     let url = |system: &str, query: &str| {
         format!("{base}/v3/systems/credential/{system}/user/{USER}{query}")
     };
@@ -123,10 +127,12 @@ async fn create_needs_a_body_and_a_tms_system() {
 
 #[tokio::test]
 async fn unknown_systems_are_404() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
     check(&http, &base, &token, "nope")
         .await
         .expect_envelope(404, "SYSAPI_NOSYSTEM");
@@ -144,20 +150,23 @@ async fn unknown_systems_are_404() {
 
 #[tokio::test]
 async fn stored_credentials_can_fail_validation() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
 
     // Through the control API ...
-    let status = http
-        .post(format!("{base}/_fake/credentials"))
-        .json(&json!({"user": USER, "system": "ls6", "state": "rejected"}))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 204);
+    assert_eq!(
+        control(
+            &http,
+            &format!("{base}/_fake/credentials"),
+            json!({"user": USER, "system": "ls6", "state": "rejected"})
+        )
+        .await,
+        204
+    );
     let rejected = check(&http, &base, &token, "ls6").await;
     rejected.expect_envelope(401, "SYSAPI_CRED_VALID_FAIL");
     assert!(
@@ -180,14 +189,7 @@ async fn stored_credentials_can_fail_validation() {
         unreachable.message()
     );
 
-    let listed: Vec<CredentialEntry> = http
-        .get(format!("{base}/_fake/credentials"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Vec<CredentialEntry> = get_json(&http, &format!("{base}/_fake/credentials")).await;
     assert_eq!(
         listed,
         vec![
@@ -213,43 +215,50 @@ async fn stored_credentials_can_fail_validation() {
         .expect_envelope(200, "SYSAPI_CRED_OK");
 
     // Typos in the control API are caught.
-    let typo = http
-        .post(format!("{base}/_fake/credentials"))
-        .json(&json!({"user": USER, "system": "lsix", "state": "present"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(typo.status(), 404);
-    let bad_state = http
-        .post(format!("{base}/_fake/credentials"))
-        .json(&json!({"user": USER, "system": "ls6", "state": "great"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad_state.status(), 400);
+    assert_eq!(
+        control(
+            &http,
+            &format!("{base}/_fake/credentials"),
+            json!({"user": USER, "system": "lsix", "state": "present"})
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        control(
+            &http,
+            &format!("{base}/_fake/credentials"),
+            json!({"user": USER, "system": "ls6", "state": "great"})
+        )
+        .await,
+        400
+    );
     fake.shutdown().await;
 }
 
 #[tokio::test]
 async fn other_users_and_forbidden_systems_are_403() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
 
     let someone_else = format!("{base}/v3/systems/credential/ls6/user/someone/check");
     send(http.post(&someone_else).header("X-Tapis-Token", &token))
         .await
         .expect_envelope(403, "SYSLIB_UNAUTH");
 
-    let status = http
-        .post(format!("{base}/_fake/forbid"))
-        .json(&json!({"user": USER, "system": "frontera"}))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 204);
+    assert_eq!(
+        control(
+            &http,
+            &format!("{base}/_fake/forbid"),
+            json!({"user": USER, "system": "frontera"})
+        )
+        .await,
+        204
+    );
     check(&http, &base, &token, "frontera")
         .await
         .expect_envelope(403, "SYSLIB_UNAUTH");
@@ -284,10 +293,12 @@ async fn other_users_and_forbidden_systems_are_403() {
 
 #[tokio::test]
 async fn systems_carry_what_clients_read() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
     for (id, method, can_exec) in [
         ("stampede3", "TMS_KEYS", true),
         ("ls6", "TMS_KEYS", true),
@@ -317,10 +328,12 @@ async fn extra_systems_for_load_tests() {
         ..FakeConfig::default()
     };
     assert_eq!(config.all_systems().len(), 10_005);
-    let fake = FakeTapis::start(config).await.expect("starts");
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session_with(config).await;
     for id in ["sys0000", "sys9999"] {
         create_tms(&http, &base, &token, id)
             .await
@@ -401,36 +414,24 @@ async fn tenants_and_sites_point_at_the_fake() {
 
 #[tokio::test]
 async fn stats_and_reset_through_the_control_api() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
     check(&http, &base, &token, "ls6").await;
     check(&http, &base, "bad", "ls6").await;
     let expired = fake.mint_access_token(USER, Duration::ZERO);
     check(&http, &base, &expired, "ls6").await;
 
-    let stats: Stats = http
-        .get(format!("{base}/_fake/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Stats = get_json(&http, &format!("{base}/_fake/stats")).await;
     assert_eq!(stats, fake.stats());
     assert_eq!(stats.calls("checkUserCredential"), 3);
     assert_eq!(stats.calls("create_token"), 1);
     assert_eq!(stats.rejected_token, 2);
     assert_eq!(stats.expired_token, 1);
-    let raw: serde_json::Value = http
-        .get(format!("{base}/_fake/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw: serde_json::Value = get_json(&http, &format!("{base}/_fake/stats")).await;
     assert_eq!(raw["calls"]["checkUserCredential"], 3);
     assert_eq!(raw["rejected_token"], 2);
     assert_eq!(raw["expired_token"], 1);
@@ -447,13 +448,10 @@ async fn stats_and_reset_through_the_control_api() {
     fake.set_credential(USER, "ls6", CredFixture::Present);
     fake.set_forbidden(USER, "frontera", true);
     check(&http, &base, &token, "ls6").await;
-    let status = http
-        .post(format!("{base}/_fake/reset"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 204);
+    assert_eq!(
+        control(&http, &format!("{base}/_fake/reset"), json!({})).await,
+        204
+    );
     assert_eq!(fake.stats(), Stats::default());
     assert!(fake.credentials().is_empty());
     // Issued access tokens outlive a reset.

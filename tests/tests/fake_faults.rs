@@ -6,15 +6,13 @@ use std::time::{Duration, Instant};
 
 use fake_common::*;
 use serde_json::{Value, json};
-use tapis_agent_tests::fake::{Fault, FaultKind};
+use tapis_agent_tests::fake::{DEFAULT_DRIP_INTERVAL, FakeTapis, Fault, FaultKind};
 
-/// A fake, a client and a token, with one fault armed for the next check on ls6.
-async fn armed(kind: FaultKind) -> (tapis_agent_tests::fake::FakeTapis, reqwest::Client, String) {
-    let fake = start().await;
-    let http = http();
-    let token = login(&http, &fake).await;
-    fake.inject(Fault::new("checkUserCredential", kind));
-    (fake, http, token)
+/// A session with one fault armed for the next check on ls6.
+async fn armed(kind: FaultKind) -> Session {
+    let session = session().await;
+    session.fake.inject(Fault::new("checkUserCredential", kind));
+    session
 }
 
 fn check_request(http: &reqwest::Client, base: &str, token: &str) -> reqwest::RequestBuilder {
@@ -26,7 +24,7 @@ fn check_request(http: &reqwest::Client, base: &str, token: &str) -> reqwest::Re
 
 /// After the fault is used up the next call is answered normally, and both calls
 /// were counted.
-async fn recovers(fake: &tapis_agent_tests::fake::FakeTapis, http: &reqwest::Client, token: &str) {
+async fn recovers(fake: &FakeTapis, http: &reqwest::Client, token: &str) {
     check(http, &fake.base_url(), token, "ls6")
         .await
         .expect_envelope(401, "SYSLIB_CRED_NOT_FOUND");
@@ -36,8 +34,12 @@ async fn recovers(fake: &tapis_agent_tests::fake::FakeTapis, http: &reqwest::Cli
 
 #[tokio::test]
 async fn status_faults_answer_error_envelopes() {
-    let (fake, http, token) = armed(FaultKind::status(503)).await;
-    let base = fake.base_url();
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::status(503)).await;
     check(&http, &base, &token, "ls6")
         .await
         .expect_envelope(503, "FAKE_INJECTED_FAULT");
@@ -58,10 +60,12 @@ async fn status_faults_answer_error_envelopes() {
 
 #[tokio::test]
 async fn faults_count_down_and_filter_by_system() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
     fake.inject(
         Fault::new("checkUserCredential", FaultKind::status(500))
             .times(2)
@@ -82,21 +86,16 @@ async fn faults_count_down_and_filter_by_system() {
 
     // Through the control API, with "*" for any operation.
     let faults = format!("{base}/_fake/faults");
-    let added = http
-        .post(&faults)
-        .json(&json!({"operation": "*", "kind": {"status": 502}, "times": 3}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), 204);
-    let pending: Vec<Value> = http
-        .get(&faults)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(
+        control(
+            &http,
+            &faults,
+            json!({"operation": "*", "kind": {"status": 502}, "times": 3})
+        )
+        .await,
+        204
+    );
+    let pending: Vec<Value> = get_json(&http, &faults).await;
     assert_eq!(
         pending,
         vec![json!({"operation": "*", "kind": {"status": 502}, "times": 3})]
@@ -128,8 +127,12 @@ async fn faults_count_down_and_filter_by_system() {
 
 #[tokio::test]
 async fn delay_answers_late_or_times_out() {
-    let (fake, http, token) = armed(FaultKind::Delay(Duration::from_millis(300))).await;
-    let base = fake.base_url();
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::Delay(Duration::from_millis(300))).await;
     let started = Instant::now();
     check(&http, &base, &token, "ls6")
         .await
@@ -151,9 +154,14 @@ async fn delay_answers_late_or_times_out() {
 
 #[tokio::test]
 async fn drop_closes_without_an_answer() {
-    let (fake, http, token) = armed(FaultKind::Drop).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::Drop).await;
     let started = Instant::now();
-    let err = check_request(&http, &fake.base_url(), &token)
+    let err = check_request(&http, &base, &token)
         .send()
         .await
         .unwrap_err();
@@ -166,8 +174,13 @@ async fn drop_closes_without_an_answer() {
 
 #[tokio::test]
 async fn reset_mid_body_breaks_the_body() {
-    let (fake, http, token) = armed(FaultKind::ResetMidBody).await;
-    let response = check_request(&http, &fake.base_url(), &token)
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::ResetMidBody).await;
+    let response = check_request(&http, &base, &token)
         .send()
         .await
         .expect("headers arrive");
@@ -180,8 +193,13 @@ async fn reset_mid_body_breaks_the_body() {
 
 #[tokio::test]
 async fn html_502_is_a_proxy_page() {
-    let (fake, http, token) = armed(FaultKind::Html502).await;
-    let reply = check(&http, &fake.base_url(), &token, "ls6").await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::Html502).await;
+    let reply = check(&http, &base, &token, "ls6").await;
     assert_eq!(reply.status, 502);
     assert!(reply.content_type.starts_with("text/html"));
     assert!(serde_json::from_str::<Value>(&reply.body).is_err());
@@ -192,11 +210,13 @@ async fn html_502_is_a_proxy_page() {
 
 #[tokio::test]
 async fn truncated_json_does_not_parse() {
-    let (fake, http, token) = armed(FaultKind::TruncatedJson).await;
-    let response = check_request(&http, &fake.base_url(), &token)
-        .send()
-        .await
-        .unwrap();
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::TruncatedJson).await;
+    let response = check_request(&http, &base, &token).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert!(
         response.headers()["content-type"]
@@ -212,8 +232,13 @@ async fn truncated_json_does_not_parse() {
 
 #[tokio::test]
 async fn non_json_is_200_html() {
-    let (fake, http, token) = armed(FaultKind::NonJson).await;
-    let reply = check(&http, &fake.base_url(), &token, "ls6").await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::NonJson).await;
+    let reply = check(&http, &base, &token, "ls6").await;
     assert_eq!(reply.status, 200);
     assert!(
         serde_json::from_str::<Value>(&reply.body).is_err(),
@@ -226,10 +251,12 @@ async fn non_json_is_200_html() {
 
 #[tokio::test]
 async fn hang_never_answers() {
-    let (fake, _http, token) = armed(FaultKind::Hang).await;
+    let Session {
+        fake, base, token, ..
+    } = armed(FaultKind::Hang).await;
     let impatient = http_with_timeout(Duration::from_millis(300));
     let started = Instant::now();
-    let err = check_request(&impatient, &fake.base_url(), &token)
+    let err = check_request(&impatient, &base, &token)
         .send()
         .await
         .unwrap_err();
@@ -240,8 +267,13 @@ async fn hang_never_answers() {
 
 #[tokio::test]
 async fn shutdown_ends_hanging_requests() {
-    let (fake, http, token) = armed(FaultKind::Hang).await;
-    let request = check_request(&http, &fake.base_url(), &token);
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::Hang).await;
+    let request = check_request(&http, &base, &token);
     let pending = tokio::spawn(async move { request.send().await });
     tokio::time::timeout(
         Duration::from_secs(10),
@@ -261,9 +293,14 @@ async fn shutdown_ends_hanging_requests() {
 
 #[tokio::test]
 async fn slow_drip_sends_a_valid_answer_slowly() {
-    let (fake, http, token) = armed(FaultKind::SlowDrip(Duration::from_millis(2))).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = armed(FaultKind::SlowDrip(Duration::from_millis(2))).await;
     let started = Instant::now();
-    let reply = check(&http, &fake.base_url(), &token, "ls6").await;
+    let reply = check(&http, &base, &token, "ls6").await;
     reply.expect_envelope(401, "SYSLIB_CRED_NOT_FOUND");
     // One pause between every two bytes.
     let gaps = u32::try_from(reply.body.len() - 1).unwrap();
@@ -273,10 +310,10 @@ async fn slow_drip_sends_a_valid_answer_slowly() {
     // At the default pace a short client timeout fires while the body trickles in.
     fake.inject(Fault::new(
         "checkUserCredential",
-        FaultKind::SlowDrip(tapis_agent_tests::fake::DEFAULT_DRIP_INTERVAL),
+        FaultKind::SlowDrip(DEFAULT_DRIP_INTERVAL),
     ));
     let impatient = http_with_timeout(Duration::from_millis(600));
-    let response = check_request(&impatient, &fake.base_url(), &token)
+    let response = check_request(&impatient, &base, &token)
         .send()
         .await
         .expect("headers arrive at once");

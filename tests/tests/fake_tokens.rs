@@ -143,10 +143,12 @@ async fn login_errors_are_json_envelopes() {
 
 #[tokio::test]
 async fn client_login_gets_a_refresh_token_that_rotates() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
     let (id, key) = make_client(&http, &fake, &token, "agent-1").await;
 
     let reply = password_login(&http, &base, USER, PASSWORD, Some((&id, &key))).await;
@@ -212,10 +214,12 @@ async fn configured_lifetimes_and_users_are_used() {
         ],
         ..FakeConfig::default()
     };
-    let fake = FakeTapis::start(config).await.expect("starts");
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session_with(config).await;
     let c = claims(&token);
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3);
     let (id, key) = make_client(&http, &fake, &token, "c").await;
@@ -238,10 +242,12 @@ async fn clients_are_owned_by_their_creator() {
         users: vec![(USER.into(), PASSWORD.into()), ("bob".into(), "pw".into())],
         ..FakeConfig::default()
     };
-    let fake = FakeTapis::start(config).await.expect("starts");
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session_with(config).await;
     let (id, key) = make_client(&http, &fake, &token, "mine").await;
     let clients = format!("{base}/v3/oauth2/clients");
 
@@ -313,10 +319,12 @@ async fn clients_are_owned_by_their_creator() {
 
 #[tokio::test]
 async fn device_flow_waits_for_approval() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
     let (id, _key) = make_client(&http, &fake, &token, "device-client").await;
     let code_url = format!("{base}/v3/oauth2/device/code");
 
@@ -353,20 +361,24 @@ async fn device_flow_waits_for_approval() {
 
     // Approval through the control API; a wrong code is a 404 there.
     let approve = format!("{base}/_fake/device/approve");
-    let wrong = http
-        .post(&approve)
-        .json(&json!({"user_code": "NOPE", "username": USER}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 404);
-    let ok = http
-        .post(&approve)
-        .json(&json!({"user_code": user_code, "username": USER}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        control(
+            &http,
+            &approve,
+            json!({"user_code": "NOPE", "username": USER})
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        control(
+            &http,
+            &approve,
+            json!({"user_code": user_code, "username": USER})
+        )
+        .await,
+        204
+    );
 
     let done = poll().await;
     done.expect_envelope(201, "AUTH_TOKEN_CREATED");
@@ -391,10 +403,12 @@ async fn device_flow_waits_for_approval() {
 
 #[tokio::test]
 async fn revoked_tokens_are_refused() {
-    let fake = start().await;
-    let http = http();
-    let base = fake.base_url();
-    let token = login(&http, &fake).await;
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
     let (id, key) = make_client(&http, &fake, &token, "c").await;
     let reply = password_login(&http, &base, USER, PASSWORD, Some((&id, &key))).await;
     let refresh_token = refresh_token_of(&reply);
@@ -422,13 +436,15 @@ async fn revoked_tokens_are_refused() {
     // The control API spends every refresh token at once.
     let reply = password_login(&http, &base, USER, PASSWORD, Some((&id, &key))).await;
     let live = refresh_token_of(&reply);
-    let status = http
-        .post(format!("{base}/_fake/revoke_refresh_tokens"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 204);
+    assert_eq!(
+        control(
+            &http,
+            &format!("{base}/_fake/revoke_refresh_tokens"),
+            json!({})
+        )
+        .await,
+        204
+    );
     refresh(&http, &fake, Some((&id, &key)), &live)
         .await
         .expect_envelope(401, "AUTH_INVALID_REFRESH_TOKEN");

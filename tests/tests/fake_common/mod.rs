@@ -11,6 +11,49 @@ use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
 pub const USER: &str = "testuser";
 pub const PASSWORD: &str = "testpass";
 
+/// A running fake, a client, its base URL and a logged-in token for `testuser`.
+pub struct Session {
+    pub fake: FakeTapis,
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+/// A [`Session`] on the default fixture.
+pub async fn session() -> Session {
+    session_with(FakeConfig::default()).await
+}
+
+/// A [`Session`] on `config`.
+pub async fn session_with(config: FakeConfig) -> Session {
+    let fake = FakeTapis::start(config).await.expect("fake starts");
+    let http = http();
+    let token = login(&http, &fake).await;
+    Session {
+        base: fake.base_url(),
+        fake,
+        http,
+        token,
+    }
+}
+
+/// GET a JSON document (the control API).
+pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+    let response = http.get(url).send().await.expect("request succeeds");
+    response.json().await.expect("JSON answer")
+}
+
+/// POST `body` to the control API; answers the status code.
+pub async fn control(http: &reqwest::Client, url: &str, body: Value) -> u16 {
+    let response = http
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("request succeeds");
+    response.status().as_u16()
+}
+
 /// A fake with the default fixture.
 pub async fn start() -> FakeTapis {
     FakeTapis::start(FakeConfig::default())
