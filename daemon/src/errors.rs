@@ -26,10 +26,11 @@ pub fn from_tapis(what: &str, err: &TapisError) -> ErrorReply {
             .with_hint(
                 "the system may be down for maintenance; creating credentials would not help",
             ),
-        TapisError::Server { .. } | TapisError::Transport(_) | TapisError::Timeout(_) => {
-            ErrorReply::new(ErrorKind::TapisUnavailable, message)
-                .with_hint("Tapis is unreachable or failing; try again later")
-        }
+        TapisError::Server { .. }
+        | TapisError::Transport(_)
+        | TapisError::Timeout(_)
+        | TapisError::Garbled { .. } => ErrorReply::new(ErrorKind::TapisUnavailable, message)
+            .with_hint("Tapis is unreachable or failing; try again later"),
         TapisError::Protocol(_) => ErrorReply::new(ErrorKind::TapisUnavailable, message),
         TapisError::BadRequest(_) | TapisError::CredNotFound | TapisError::CredRejected(_) => {
             ErrorReply::new(ErrorKind::Other, message)

@@ -44,8 +44,18 @@ pub enum TapisError {
     #[error("cannot reach Tapis: {0}")]
     Transport(String),
     /// No (complete) answer in time, after retries.
-    #[error("no answer from Tapis within {}s", .0.as_secs())]
+    #[error("no answer from Tapis within {}", short_duration(*.0))]
     Timeout(Duration),
+    /// An answer whose body is not the JSON every Tapis service sends (a
+    /// proxy's maintenance page, a cut-off body). The body is not quoted: a
+    /// token endpoint's answer carries tokens.
+    #[error("Tapis answered {status} with a body that is not valid JSON ({detail})")]
+    Garbled {
+        /// HTTP status.
+        status: u16,
+        /// What is wrong with the body (length and parser position only).
+        detail: String,
+    },
     /// An answer that does not make sense (unexpected status or shape).
     #[error("unexpected answer from Tapis: {0}")]
     Protocol(String),
@@ -58,7 +68,10 @@ impl TapisError {
     pub fn outcome_unknown(&self) -> bool {
         matches!(
             self,
-            TapisError::Timeout(_) | TapisError::Transport(_) | TapisError::Server { .. }
+            TapisError::Timeout(_)
+                | TapisError::Transport(_)
+                | TapisError::Server { .. }
+                | TapisError::Garbled { .. }
         )
     }
 
@@ -87,6 +100,29 @@ pub fn classify_401(body: &str, message: Option<&str>) -> TapisError {
     } else {
         TapisError::Unauthorized(snippet(message))
     }
+}
+
+/// `1s`, `30s`, or `500ms` below a second.
+fn short_duration(d: Duration) -> String {
+    if d >= Duration::from_secs(1) && d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// The `<title>` of an HTML error page (what a proxy such as nginx sends
+/// for a 502), when the text is one.
+pub fn html_title(text: &str) -> Option<String> {
+    let start = text.trim_start();
+    if !start.starts_with('<') {
+        return None;
+    }
+    let lower = start.to_ascii_lowercase();
+    let open = lower.find("<title>")? + "<title>".len();
+    let close = open + lower[open..].find("</title>")?;
+    let title = start.get(open..close)?.trim();
+    (!title.is_empty()).then(|| format!("{} (HTML page)", snippet(title)))
 }
 
 /// First line of a message, at most 200 characters: enough to identify the
@@ -143,6 +179,29 @@ mod tests {
             classify_401("", Some("Invalid username/password")),
             TapisError::Unauthorized(_)
         ));
+    }
+
+    #[test]
+    fn html_pages_are_named_by_their_title() {
+        let page = "<html>\r\n<head><title>502 Bad Gateway</title></head><body>x</body></html>";
+        assert_eq!(
+            html_title(page).as_deref(),
+            Some("502 Bad Gateway (HTML page)")
+        );
+        assert_eq!(html_title("{\"message\":\"x\"}"), None);
+        assert_eq!(html_title("<html><body>no title</body></html>"), None);
+    }
+
+    #[test]
+    fn short_timeouts_read_in_milliseconds() {
+        assert_eq!(
+            TapisError::Timeout(Duration::from_millis(500)).to_string(),
+            "no answer from Tapis within 500ms"
+        );
+        assert_eq!(
+            TapisError::Timeout(Duration::from_secs(30)).to_string(),
+            "no answer from Tapis within 30s"
+        );
     }
 
     #[test]

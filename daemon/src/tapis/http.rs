@@ -1,7 +1,7 @@
 //! One HTTP exchange with Tapis: bounded body, envelope parsing, status
 //! mapping and retries with jittered exponential backoff.
 
-use super::error::{TapisError, classify_401, snippet};
+use super::error::{TapisError, classify_401, html_title, snippet};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
@@ -67,11 +67,12 @@ pub struct Answer {
 impl Answer {
     /// Parses the body as an envelope with a `result` of type `T`.
     pub fn result<T: for<'de> Deserialize<'de>>(&self) -> Result<T, TapisError> {
+        // The body is not quoted: a token endpoint's answer carries tokens.
         let env: Envelope<T> = serde_json::from_slice(&self.body).map_err(|e| {
             TapisError::Protocol(format!(
-                "{} answer is not the expected JSON ({e}): {}",
+                "{} answer is not the expected JSON ({})",
                 self.status,
-                snippet(&String::from_utf8_lossy(&self.body))
+                json_error(&e)
             ))
         })?;
         env.result
@@ -123,13 +124,31 @@ async fn once(req: RequestBuilder, timeout: Duration) -> Result<Answer, Failure>
         .await
         .map_err(|e| (transport(&e, timeout), None))?;
     if status.is_success() {
+        // Every Tapis answer is a JSON envelope: a 200 from a proxy's
+        // maintenance page must not read as "credentials present".
+        if let Err(detail) = json_check(&body) {
+            return Err((garbled(status, detail), retry_after));
+        }
         return Ok(Answer { status, body });
     }
     let text = String::from_utf8_lossy(&body);
-    let message = serde_json::from_slice::<Envelope<serde_json::Value>>(&body)
-        .ok()
-        .and_then(|e| e.message);
-    let shown = || snippet(message.as_deref().unwrap_or(&text));
+    let envelope = serde_json::from_slice::<Envelope<serde_json::Value>>(&body);
+    if status == StatusCode::UNAUTHORIZED && envelope.is_err() && text.trim_start().starts_with('{')
+    {
+        // A cut-off JSON 401 says nothing about the token: the JWT filter
+        // answers in plain text. Reading it as "token refused" would
+        // refresh for nothing, or worse, report a login problem.
+        let detail = json_check(&body).err().unwrap_or_default();
+        return Err((garbled(status, detail), retry_after));
+    }
+    let message = envelope.ok().and_then(|e| e.message);
+    let shown = || {
+        message
+            .as_deref()
+            .map(snippet)
+            .or_else(|| html_title(&text))
+            .unwrap_or_else(|| snippet(&text))
+    };
     let err = match status.as_u16() {
         401 => classify_401(&text, message.as_deref()),
         400 => TapisError::BadRequest(shown()),
@@ -142,6 +161,36 @@ async fn once(req: RequestBuilder, timeout: Duration) -> Result<Answer, Failure>
         other => TapisError::Protocol(format!("status {other}: {}", shown())),
     };
     Err((err, retry_after))
+}
+
+/// Checks that a body is JSON (or empty); the error names the length and
+/// the parser's complaint, never the content.
+fn json_check(body: &[u8]) -> Result<(), String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(drop)
+        .map_err(|e| format!("{} bytes; {}", body.len(), json_error(&e)))
+}
+
+/// Where and what kind of JSON error, without serde's quote of the value
+/// (which could be a token).
+fn json_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected shape",
+        serde_json::error::Category::Eof => "cut off",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
+fn garbled(status: StatusCode, detail: String) -> TapisError {
+    TapisError::Garbled {
+        status: status.as_u16(),
+        detail,
+    }
 }
 
 async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
