@@ -43,7 +43,8 @@ async fn establish_creates_then_answers_from_cache_and_fresh_checks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_cold_establishes_share_one_upstream_sequence() {
-    let a = Arc::new(TestAgent::start().await);
+    // A tiny queue: joining establishes must not take queue slots.
+    let a = Arc::new(TestAgent::start_with(FakeConfig::default(), |c| c.queue_depth = 2).await);
     a.login().await;
     let mut tasks = Vec::new();
     for _ in 0..200 {

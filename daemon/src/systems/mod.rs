@@ -9,11 +9,10 @@ use crate::config::Config;
 use crate::errors;
 use crate::tapis::TapisClient;
 use crate::token::TokenManager;
-use actor::Msg;
+use actor::{Handle, Msg, Request, SendError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use tapis_agent_proto::{ErrorKind, ErrorReply};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 pub use ops::OpResult;
 
@@ -39,7 +38,7 @@ pub struct Ctx {
 #[derive(Debug)]
 pub struct Registry {
     ctx: Arc<Ctx>,
-    actors: Mutex<HashMap<(String, String), mpsc::Sender<Msg>>>,
+    actors: Mutex<HashMap<(String, String), Handle>>,
 }
 
 /// Which operation to run.
@@ -65,50 +64,41 @@ impl Registry {
     /// Runs `op` for (user, system) in that system's actor.
     pub async fn run(&self, op: Op, user: &str, system: &str) -> OpResult {
         let (tx, rx) = oneshot::channel();
-        let mut msg = Some(make(op, tx));
+        let mut req = make(op, tx);
+        // A second try covers an actor that exited while idle.
         for _ in 0..2 {
-            let queue = self.queue(user, system);
-            let Some(m) = msg.take() else { break };
-            match queue.try_send(m) {
-                Ok(()) => break,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    return Err(ErrorReply::new(
-                        ErrorKind::Busy,
-                        format!("{system}: too many requests queued for this system"),
-                    )
-                    .with_hint("try again in a moment"));
+            let handle = self.handle(user, system);
+            match handle.send(req) {
+                Ok(()) | Err(SendError::Busy) => {
+                    return rx.await.unwrap_or_else(|_| Err(errors::internal(system)));
                 }
-                // The actor exited while idle: start a new one and resend.
-                Err(mpsc::error::TrySendError::Closed(m)) => {
-                    self.forget(user, system, &queue);
-                    msg = Some(m);
+                Err(SendError::Closed(back)) => {
+                    self.forget(user, system, &handle);
+                    req = back;
                 }
             }
         }
-        if msg.is_some() {
-            return Err(errors::internal(system));
-        }
-        rx.await.unwrap_or_else(|_| Err(errors::internal(system)))
+        Err(errors::internal(system))
     }
 
-    fn queue(&self, user: &str, system: &str) -> mpsc::Sender<Msg> {
+    fn handle(&self, user: &str, system: &str) -> Handle {
         let mut actors = self.actors.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (user.to_owned(), system.to_owned());
-        if let Some(q) = actors.get(&key).filter(|q| !q.is_closed()) {
-            return q.clone();
+        if let Some(h) = actors.get(&key).filter(|h| !h.is_closed()) {
+            return h.clone();
         }
         if actors.len() >= PRUNE_AT {
-            actors.retain(|_, q| !q.is_closed());
+            actors.retain(|_, h| !h.is_closed());
         }
-        let q = actor::spawn(self.ctx.clone(), key.0.clone(), key.1.clone());
-        actors.insert(key, q.clone());
-        q
+        let h = actor::spawn(self.ctx.clone(), key.0.clone(), key.1.clone());
+        actors.insert(key, h.clone());
+        h
     }
 
-    fn forget(&self, user: &str, system: &str, dead: &mpsc::Sender<Msg>) {
+    fn forget(&self, user: &str, system: &str, dead: &Handle) {
         let mut actors = self.actors.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (user.to_owned(), system.to_owned());
-        if actors.get(&key).is_some_and(|q| q.same_channel(dead)) {
+        if actors.get(&key).is_some_and(|h| h.same_actor(dead)) {
             actors.remove(&key);
         }
     }
@@ -119,10 +109,10 @@ impl Registry {
     }
 }
 
-fn make(op: Op, reply: oneshot::Sender<OpResult>) -> Msg {
+fn make(op: Op, reply: oneshot::Sender<OpResult>) -> Request {
     match op {
-        Op::Establish(fresh) => Msg::Establish { fresh, reply },
-        Op::Check(fresh) => Msg::Check { fresh, reply },
-        Op::Revoke => Msg::Revoke { reply },
+        Op::Establish(fresh) => Request::Establish { fresh, reply },
+        Op::Check(fresh) => Request::Other(Msg::Check { fresh, reply }),
+        Op::Revoke => Request::Other(Msg::Revoke { reply }),
     }
 }

@@ -109,6 +109,10 @@ impl TokenManager {
         let Some(tokens) = self.current() else {
             return Err(login_required("not logged in"));
         };
+        // Tapis already refused the refresh token: don't ask again per caller.
+        if let Some(reason) = self.health().login_required.clone() {
+            return Err(login_required(reason));
+        }
         let now = clock::now();
         if !tokens.can_refresh(now) {
             let why = if tokens.remaining(now) <= 0 {
@@ -300,7 +304,8 @@ impl TokenManager {
             return None;
         }
         let lifetime = Duration::from_secs(t.lifetime().max(1) as u64);
-        let margin = self.config.margin_for(lifetime).as_secs() as i64;
+        // Expiry has one-second resolution: refresh at least a second early.
+        let margin = (self.config.margin_for(lifetime).as_secs() as i64).max(1);
         Some(t.access_expires_at - margin)
     }
 

@@ -1,0 +1,363 @@
+//! Log in once, stay logged in: refresh over many lifetimes, refresh
+//! failures, revoked refresh tokens, device code, OpsUtils token files,
+//! logout.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tapis_agent_proto::{ErrorKind, LoginMethod, LoginState, Request, Response};
+use tapis_agent_tests::fake::{FakeConfig, Fault, FaultKind};
+use tapis_agent_tests::harness::{TestAgent, USER};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+fn short_tokens(secs: u64) -> FakeConfig {
+    FakeConfig {
+        token_ttl: Duration::from_secs(secs),
+        ..FakeConfig::default()
+    }
+}
+
+async fn token(a: &TestAgent, min_valid: u64) -> Response {
+    a.request(Request::Token {
+        min_valid_secs: min_valid,
+    })
+    .await
+}
+
+async fn login_state(a: &TestAgent) -> LoginState {
+    match a.request(Request::Status).await {
+        Response::Status(s) => s.login,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_stay_valid_over_many_lifetimes() {
+    // 3 s tokens; the agent refreshes 1 s before expiry (its floor), so a
+    // refresh is due every 2 s. Callers poll every 100 ms for ~9 s.
+    let a = TestAgent::start_with(short_tokens(3), |_| {}).await;
+    a.login().await;
+    let logins = a.fake.calls("create_token");
+    let started = Instant::now();
+    let mut served = 0;
+    while started.elapsed() < Duration::from_secs(9) {
+        let Response::Token(g) = token(&a, 1).await else {
+            panic!("no token")
+        };
+        assert!(g.expires_at > now(), "handed out an expired token");
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refreshes = a.fake.calls("create_token") - logins;
+    assert_eq!(
+        a.fake.stats().rejected_token,
+        0,
+        "no call with an expired token"
+    );
+    // ~9 s / 2 s per refresh; allow one either way for second boundaries.
+    assert!(
+        (3..=6).contains(&refreshes),
+        "{refreshes} refreshes over 9 s"
+    );
+    assert!(served > 50);
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_failures_are_retried_while_the_old_token_serves() {
+    // 6 s tokens, refresh planned 4 s early: the refresher starts failing
+    // while the current token still has ~4 s left.
+    let a = TestAgent::start_with(short_tokens(6), |c| {
+        c.refresh_margin = Some(Duration::from_secs(4));
+    })
+    .await;
+    a.login().await;
+    let first = match token(&a, 1).await {
+        Response::Token(g) => g,
+        other => panic!("{other:?}"),
+    };
+    a.fake
+        .inject(Fault::new("create_token", FaultKind::status(503)).times(3));
+    // While refreshes fail, callers keep getting the still-valid token.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut saw_error_in_status = false;
+    let refreshed = loop {
+        assert!(
+            Instant::now() < deadline,
+            "never refreshed after the failures"
+        );
+        match token(&a, 1).await {
+            Response::Token(g) if g.access_token != first.access_token => break g,
+            Response::Token(g) => assert!(g.expires_at > now()),
+            other => panic!("caller not served: {other:?}"),
+        }
+        if let LoginState::LoggedIn {
+            last_refresh_error: Some(e),
+            ..
+        } = login_state(&a).await
+        {
+            assert!(e.contains("503"), "{e}");
+            saw_error_in_status = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(refreshed.expires_at > first.expires_at);
+    assert!(saw_error_in_status, "status showed the last refresh error");
+    assert!(
+        a.fake.pending_faults().is_empty(),
+        "all three failures were hit"
+    );
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_refresh_token_means_login_required_and_the_agent_lives_on() {
+    let a = TestAgent::start_with(short_tokens(2), |_| {}).await;
+    a.login().await;
+    a.fake.revoke_all_refresh_tokens();
+    // Let the access token run out; the refresh is refused.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let Response::Error(e) = token(&a, 1).await else {
+        panic!("token despite revocation")
+    };
+    assert_eq!(e.kind, ErrorKind::LoginRequired);
+    assert_eq!(e.kind.exit_code(), 3);
+    assert!(e.hint.as_deref().unwrap_or("").contains("tapis-cred login"));
+    assert!(matches!(
+        login_state(&a).await,
+        LoginState::LoginRequired { .. }
+    ));
+    // No crash loop: a second caller is told the same without hammering Tapis.
+    let calls = a.fake.calls("create_token");
+    let Response::Error(_) = token(&a, 1).await else {
+        panic!()
+    };
+    assert_eq!(
+        a.fake.calls("create_token"),
+        calls,
+        "no new refresh attempt"
+    );
+    // And a new login fixes it.
+    a.login().await;
+    assert!(matches!(token(&a, 1).await, Response::Token(_)));
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_login_completes_through_the_fake() {
+    let a = TestAgent::start().await;
+    // A password login registers the agent's OAuth client; logout keeps it.
+    a.login().await;
+    assert!(matches!(
+        a.request(Request::Logout {
+            forget_client: false
+        })
+        .await,
+        Response::LoggedOut
+    ));
+    let Response::DeviceCode(code) = a.request(Request::Login(LoginMethod::DeviceStart)).await
+    else {
+        panic!("no device code")
+    };
+    assert!(code.verification_uri.starts_with("http://127.0.0.1"));
+    assert!(matches!(
+        a.request(Request::DevicePoll).await,
+        Response::DevicePending
+    ));
+    assert!(a.fake.approve_device(&code.user_code, USER));
+    let resp = a.request(Request::DevicePoll).await;
+    let Response::LoggedIn {
+        username,
+        has_refresh_token,
+        ..
+    } = resp
+    else {
+        panic!("{resp:?}")
+    };
+    assert_eq!(username, USER);
+    assert!(has_refresh_token);
+    assert!(matches!(token(&a, 60).await, Response::Token(_)));
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_login_without_a_client_explains_what_to_do() {
+    let a = TestAgent::start().await;
+    let Response::Error(e) = a.request(Request::Login(LoginMethod::DeviceStart)).await else {
+        panic!()
+    };
+    assert!(e.message.contains("OAuth client"), "{}", e.message);
+    assert!(e.hint.is_some());
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_file_is_exported_fresh_and_imported() {
+    let mut a = TestAgent::start_with(short_tokens(4), |_| {}).await;
+    let file = a.dir.path().join("home/.tapis_tokens.json");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+    a.stop_agent().await;
+    a.config.export_token_file = Some(file.clone());
+    a.launch().await;
+    a.login().await;
+
+    let read = || -> (String, String) {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).expect("exported file")).expect("json");
+        (
+            v["access_token"].as_str().expect("access_token").to_owned(),
+            v["expires_at"].as_str().expect("expires_at").to_owned(),
+        )
+    };
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (tok1, exp1) = read();
+    // The seed parses expires_at with datetime.fromisoformat.
+    assert!(exp1.ends_with("+00:00") && exp1.len() == 25, "{exp1}");
+    let Response::Token(g) = token(&a, 1).await else {
+        panic!()
+    };
+    assert_eq!(g.access_token.expose(), tok1);
+
+    // After a refresh the file holds the new token.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read().0 == tok1 {
+        assert!(Instant::now() < deadline, "exported file never refreshed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Import: a token from a file, through the real client binary.
+    let import = a.dir.path().join("import.json");
+    let minted = a.fake.mint_access_token(USER, Duration::from_secs(3600));
+    std::fs::write(
+        &import,
+        serde_json::json!({"access_token": minted, "expires_at": "2099-01-01T00:00:00+00:00"})
+            .to_string(),
+    )
+    .expect("write");
+    std::fs::set_permissions(&import, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let socket = a.socket.clone();
+    let import_path = import.display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        tapis_agent_tests::harness::cred_cmd(
+            &socket,
+            &["login", "--import-token-file", &import_path],
+            None,
+        )
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let Response::Token(g) = token(&a, 60).await else {
+        panic!()
+    };
+    assert_eq!(g.access_token.expose(), minted);
+    assert!(matches!(
+        login_state(&a).await,
+        LoginState::LoggedIn {
+            has_refresh_token: false,
+            ..
+        }
+    ));
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_at_tapis_and_leaves_no_token_on_disk() {
+    let a = TestAgent::start().await;
+    a.login().await;
+    let state = a.config.state_dir.clone();
+    assert!(state.join("tokens.json").exists());
+    let Response::Token(g) = token(&a, 1).await else {
+        panic!()
+    };
+    assert!(matches!(
+        a.request(Request::Logout {
+            forget_client: false
+        })
+        .await,
+        Response::LoggedOut
+    ));
+    assert_eq!(
+        a.fake.calls("revoke_token"),
+        2,
+        "refresh and access token revoked"
+    );
+    assert!(!state.join("tokens.json").exists());
+    assert!(state.join("client.json").exists(), "client kept");
+    assert!(matches!(login_state(&a).await, LoginState::LoggedOut));
+    // The old token is dead at Tapis too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/v3/systems/ls6", a.fake.base_url()))
+        .header("X-Tapis-Token", g.access_token.expose())
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status().as_u16(), 401);
+    // Nothing on disk holds a token any more.
+    for entry in std::fs::read_dir(&state).expect("dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(g.access_token.expose()));
+    }
+    a.login().await;
+    assert_eq!(
+        a.fake.calls("create_client"),
+        1,
+        "re-login reuses the stored client"
+    );
+    assert!(matches!(
+        a.request(Request::Logout {
+            forget_client: true
+        })
+        .await,
+        Response::LoggedOut
+    ));
+    assert!(!state.join("client.json").exists());
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_client_is_replaced_at_login() {
+    let a = Arc::new(TestAgent::start().await);
+    a.login().await;
+    // Tapis forgets the client (e.g. deleted in the portal): the next login
+    // through it fails, so the agent registers a new one.
+    let client: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(a.config.state_dir.join("client.json")).expect("client.json"),
+    )
+    .expect("json");
+    let id = client["client_id"].as_str().expect("id").to_owned();
+    let Response::Token(g) = token(&a, 1).await else {
+        panic!()
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/v3/oauth2/clients/{id}", a.fake.base_url()))
+        .header("X-Tapis-Token", g.access_token.expose())
+        .send()
+        .await
+        .expect("delete client");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    a.login().await;
+    assert_eq!(a.fake.calls("create_client"), 2);
+    assert!(matches!(
+        login_state(&a).await,
+        LoginState::LoggedIn {
+            has_refresh_token: true,
+            ..
+        }
+    ));
+    Arc::try_unwrap(a).expect("owner").shutdown().await;
+}
