@@ -4,7 +4,7 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::connection;
 use crate::dispatch::Agent;
-use crate::store::StateLock;
+use crate::store::{self, StateLock};
 use crate::systems::{Ctx, Registry};
 use crate::tapis::TapisClient;
 use crate::token::{self, TokenManager};
@@ -44,6 +44,13 @@ pub async fn run(
     };
     token::prepare_state_dir(&config).map_err(state_err)?;
     let _lock = StateLock::acquire(&config.state_dir).map_err(state_err)?;
+    // A write cut short by a crash leaves its temp file; the state itself
+    // is whole (renames are atomic), so the leftovers just go.
+    match store::remove_stale_temp_files(&config.state_dir) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "removed temp files of an interrupted write"),
+        Err(e) => tracing::warn!(error = %e, "cannot clear temp files in the state directory"),
+    }
     let config = Arc::new(config);
     let tapis = TapisClient::new(&config).map_err(|e| RunError::Http(e.to_string()))?;
     let tokens = Arc::new(TokenManager::load(config.clone(), tapis.clone()));

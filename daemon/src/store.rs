@@ -93,6 +93,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Removes the temp files that [`write_atomic`] leaves when the process is
+/// killed between creating and renaming one. Call it only while holding
+/// the [`StateLock`]: then no other writer is using them. Returns how many
+/// were removed.
+pub fn remove_stale_temp_files(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.ends_with(".tmp")) {
+            continue;
+        }
+        // Not followed: only plain files we made are removed.
+        if entry.file_type()?.is_file() {
+            remove_if_exists(&entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Reads a private file: refuses symlinks, files owned by someone else and
 /// files readable or writable by group/others. `Ok(None)` when it does not exist.
 pub fn read_private(path: &Path) -> io::Result<Option<Vec<u8>>> {
@@ -228,6 +250,15 @@ mod tests {
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
         let err = ensure_private_dir(&d).unwrap_err();
         assert!(err.to_string().contains("chmod 700"), "{err}");
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".tokens.json.1.2.tmp"), b"{\"cut").unwrap();
+        fs::write(dir.path().join("tokens.json"), b"{}").unwrap();
+        assert_eq!(remove_stale_temp_files(dir.path()).unwrap(), 1);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
