@@ -60,6 +60,8 @@ pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Recei
             }
             Ok(Ok(body)) => body,
         };
+        // The frame may hold a password: wipe it once decoded.
+        let body = zeroize::Zeroizing::new(body);
         let req: Request = match decode(&body) {
             Ok(r) => r,
             Err(e) => {
@@ -148,5 +150,7 @@ fn kind(req: &Request) -> &'static str {
         Request::Logout { .. } => "logout",
         Request::Status => "status",
         Request::ExportTokenFile { .. } => "export_token_file",
+        Request::Settings => "settings",
+        Request::Ping => "ping",
     }
 }

@@ -6,6 +6,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::io::{self, Read, Write};
+use zeroize::Zeroizing;
 
 /// Largest accepted frame body, in bytes.
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
@@ -112,7 +113,8 @@ pub fn read_frame<R: Read>(r: &mut R) -> Result<Vec<u8>, CodecError> {
 
 /// Encodes and writes one message as a frame (blocking), then flushes.
 pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), CodecError> {
-    let frame = encode_frame(msg)?;
+    // Frames may carry secrets (passwords, tokens): wipe the buffer after use.
+    let frame = Zeroizing::new(encode_frame(msg)?);
     w.write_all(&frame)?;
     w.flush()?;
     Ok(())
@@ -148,7 +150,7 @@ where
     T: Serialize,
 {
     use tokio::io::AsyncWriteExt;
-    let frame = encode_frame(msg)?;
+    let frame = Zeroizing::new(encode_frame(msg)?);
     w.write_all(&frame).await?;
     w.flush().await?;
     Ok(())
