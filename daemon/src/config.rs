@@ -34,6 +34,10 @@ pub struct Config {
     pub max_connections: usize,
     /// A connection idle for this long is closed.
     pub idle_timeout: Duration,
+    /// A new connection must send its hello within this long.
+    pub hello_timeout: Duration,
+    /// A client that does not take its answer within this long is dropped.
+    pub write_timeout: Duration,
     /// Most systems worked on upstream at once.
     pub max_parallel_systems: usize,
     /// Requests queued per system before callers are told "busy".
@@ -63,6 +67,8 @@ impl Config {
             request_deadline: Duration::from_secs(60),
             max_connections: 512,
             idle_timeout: Duration::from_secs(30),
+            hello_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
             max_parallel_systems: 32,
             queue_depth: 128,
             shutdown_grace: Duration::from_secs(10),

@@ -1,6 +1,7 @@
 //! One client connection: peer check, hello, then framed request/response.
 
 use crate::dispatch::Agent;
+use crate::idle::IdleSet;
 use interprocess::local_socket::tokio::{Stream, prelude::*};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,16 +13,16 @@ use tapis_agent_proto::{
 use tokio::sync::watch;
 use tracing::Instrument;
 
-/// A client that does not take its answer within this long is dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The first frame must arrive within this long.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Serves one connection until the client closes it, idles out, misbehaves
-/// or the agent shuts down.
-pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Receiver<bool>) {
+/// Serves one connection until the client closes it, idles out, misbehaves,
+/// is shed to make room (see [`IdleSet`]) or the agent shuts down.
+pub async fn serve(
+    stream: Stream,
+    agent: Arc<Agent>,
+    idle: Arc<IdleSet>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let conn = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let me = crate::uid::euid();
     match stream.peer_creds().map(|c| c.euid()) {
@@ -40,13 +41,27 @@ pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Recei
         let wait = if greeted {
             agent.config.idle_timeout
         } else {
-            HELLO_TIMEOUT
+            agent.config.hello_timeout
         };
         let mut reader = &stream;
+        let waiting = idle.waiting(conn, greeted);
         let body = tokio::select! {
             r = tokio::time::timeout(wait, read_frame_async(&mut reader)) => r,
             _ = shutdown.changed() => return,
+            _ = waiting.closed() => {
+                // The next thing the client reads is this answer, whether it
+                // is about to say hello or to ask again: a retry, exit 9.
+                tracing::debug!(conn, greeted, "closing the longest-waiting connection to make room");
+                let busy = ErrorReply::new(
+                    ErrorKind::Busy,
+                    "the agent is at its connection limit and closed this idle connection",
+                )
+                .with_hint("try again; close connections you do not use");
+                let _ = reply(&stream, agent.config.write_timeout, &Response::Error(busy)).await;
+                return;
+            }
         };
+        drop(waiting);
         let body = match body {
             Err(_) => {
                 tracing::debug!(conn, "idle connection closed");
@@ -55,7 +70,7 @@ pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Recei
             Ok(Err(CodecError::Closed)) => return,
             Ok(Err(e)) => {
                 tracing::info!(conn, error = %e, "bad frame; closing connection");
-                let _ = reply(&stream, &protocol_error(&e)).await;
+                let _ = reply(&stream, agent.config.write_timeout, &protocol_error(&e)).await;
                 return;
             }
             Ok(Ok(body)) => body,
@@ -66,7 +81,7 @@ pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Recei
             Ok(r) => r,
             Err(e) => {
                 tracing::info!(conn, error = %e, "undecodable request; closing connection");
-                let _ = reply(&stream, &protocol_error(&e)).await;
+                let _ = reply(&stream, agent.config.write_timeout, &protocol_error(&e)).await;
                 return;
             }
         };
@@ -78,6 +93,7 @@ pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Recei
             else {
                 let _ = reply(
                     &stream,
+                    agent.config.write_timeout,
                     &Response::Error(ErrorReply::new(
                         ErrorKind::Usage,
                         "the first request must be Hello",
@@ -97,7 +113,7 @@ pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Recei
                 );
                 let e = ErrorReply::new(ErrorKind::AgentUnreachable, msg)
                     .with_hint("restart the agent after upgrading, or use the matching tapis-cred");
-                let _ = reply(&stream, &Response::Error(e)).await;
+                let _ = reply(&stream, agent.config.write_timeout, &Response::Error(e)).await;
                 return;
             }
             greeted = true;
@@ -105,7 +121,10 @@ pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Recei
                 protocol_version: PROTOCOL_VERSION,
                 agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             };
-            if reply(&stream, &hello).await.is_err() {
+            if reply(&stream, agent.config.write_timeout, &hello)
+                .await
+                .is_err()
+            {
                 return;
             }
             continue;
@@ -113,16 +132,16 @@ pub async fn serve(stream: Stream, agent: Arc<Agent>, mut shutdown: watch::Recei
         let request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("request", conn, request_id, kind = kind(&req));
         let answer = agent.handle(req).instrument(span).await;
-        if let Err(e) = reply(&stream, &answer).await {
+        if let Err(e) = reply(&stream, agent.config.write_timeout, &answer).await {
             tracing::debug!(conn, error = %e, "cannot send the answer");
             return;
         }
     }
 }
 
-async fn reply(stream: &Stream, resp: &Response) -> Result<(), CodecError> {
+async fn reply(stream: &Stream, within: Duration, resp: &Response) -> Result<(), CodecError> {
     let mut w = stream;
-    match tokio::time::timeout(WRITE_TIMEOUT, write_frame_async(&mut w, resp)).await {
+    match tokio::time::timeout(within, write_frame_async(&mut w, resp)).await {
         Ok(r) => r,
         Err(_) => Err(CodecError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod connection;
 pub mod dispatch;
 pub mod errors;
+pub mod idle;
 pub mod jwt;
 pub mod listener;
 pub mod paths;

@@ -4,6 +4,7 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::connection;
 use crate::dispatch::Agent;
+use crate::idle::IdleSet;
 use crate::store::{self, StateLock};
 use crate::systems::{Ctx, Registry};
 use crate::tapis::TapisClient;
@@ -13,6 +14,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
+
+/// While all connection slots are taken, how often to look again for an
+/// idle connection to close.
+const SHED_RETRY: Duration = Duration::from_millis(50);
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,38 +80,51 @@ pub async fn run(
     let persister = tokio::spawn(cache.clone().run_persister(stop_rx.clone()));
 
     let slots = Arc::new(Semaphore::new(config.max_connections));
+    let idle = Arc::new(IdleSet::new());
     tracing::info!(base_url = %config.base_url, "agent ready");
     tokio::pin!(shutdown);
-    loop {
-        // Take a connection slot before accepting: the count stays bounded.
-        let permit = tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
+    'accept: loop {
+        // Accept one connection, then find it a slot: the count stays
+        // bounded (one extra socket at most waits here).
         let accepted = tokio::select! {
             biased;
             _ = &mut shutdown => break,
             s = listener.accept() => s,
         };
-        match accepted {
-            Ok(stream) => {
-                let agent = agent.clone();
-                let stop = stop_rx.clone();
-                tokio::spawn(async move {
-                    connection::serve(stream, agent, stop).await;
-                    drop(permit);
-                });
-            }
+        let stream = match accepted {
+            Ok(stream) => stream,
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-        }
+        };
+        let permit = loop {
+            if let Ok(p) = slots.clone().try_acquire_owned() {
+                break p;
+            }
+            // Full, and a client is waiting: close the connection that has
+            // waited longest for input rather than let idle connections
+            // lock everyone out. If all are busy, wait for one to finish.
+            idle.shed_one();
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break 'accept,
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => break p,
+                    Err(_) => break 'accept,
+                },
+                _ = tokio::time::sleep(SHED_RETRY) => {}
+            }
+        };
+        let agent = agent.clone();
+        let idle = idle.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            connection::serve(stream, agent, idle, stop).await;
+            drop(permit);
+        });
     }
 
     tracing::info!("shutting down");

@@ -202,12 +202,13 @@ impl Client {
     /// Sends one request and reads its answer within `within`.
     pub async fn call(&mut self, req: &Request, within: Duration) -> Result<Response, CallError> {
         tokio::time::timeout(within, async {
-            write_frame_async(&mut self.stream, req)
-                .await
-                .map_err(CallError::Codec)?;
-            let body = read_frame_async(&mut self.stream)
-                .await
-                .map_err(CallError::Codec)?;
+            let sent = write_frame_async(&mut self.stream, req).await;
+            // An agent that sheds this connection answers "busy" and hangs
+            // up, perhaps before the request went out: read what it said.
+            let body = match (sent, read_frame_async(&mut self.stream).await) {
+                (_, Ok(body)) => body,
+                (Err(e), Err(_)) | (Ok(()), Err(e)) => return Err(CallError::Codec(e)),
+            };
             decode(&body).map_err(CallError::Codec)
         })
         .await
