@@ -114,6 +114,27 @@ pub enum Command {
     #[command(after_help = "Example:\n  tapis-cred export-token-file\n  \
         wrote /home/testuser/.tapis_tokens.json (valid until 2026-11-23 18:00 UTC)")]
     ExportTokenFile(ExportArgs),
+
+    /// Check the setup step by step and say how to fix what is wrong
+    #[command(
+        after_help = "Checks, in order: config file, socket directory, agent and \
+        protocol version, login and token expiry, Tapis reachable (and how fast), state \
+        directory, systemd units (when systemd runs), exported token file.\n\n\
+        Examples:\n  tapis-cred doctor\n  tapis-cred doctor --json | jq '.checks[] | select(.status == \"fail\")'"
+    )]
+    Doctor,
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Examples:\n  \
+        tapis-cred completions bash > ~/.local/share/bash-completion/completions/tapis-cred\n  \
+        tapis-cred completions zsh > \"${fpath[1]}/_tapis-cred\"\n  \
+        tapis-cred completions fish > ~/.config/fish/completions/tapis-cred.fish")]
+    Completions(CompletionsArgs),
+
+    /// Print the man page, or write one page per subcommand into DIR
+    #[command(after_help = "Examples:\n  tapis-cred man | man -l -\n  \
+        tapis-cred man ~/.local/share/man/man1 && man tapis-cred-establish")]
+    Man(ManArgs),
 }
 
 impl Command {
@@ -128,6 +149,9 @@ impl Command {
             Command::Logout(_) => "logout",
             Command::Status => "status",
             Command::ExportTokenFile(_) => "export-token-file",
+            Command::Doctor => "doctor",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -167,7 +191,7 @@ pub struct TokenArgs {
 /// Options of `login`: at most one credential source.
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// Tapis username [default: asked on the terminal]
+    /// Tapis username [default: the agent's configured username, else asked]
     #[arg(long, value_name = "U", conflicts_with_all = ["import_token_file", "device"])]
     pub username: Option<String>,
 
@@ -202,6 +226,22 @@ pub struct ExportArgs {
     /// Destination [default: the agent's configured path, else ~/.tapis_tokens.json]
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
+}
+
+/// Options of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to complete for
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// Options of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write tapis-cred.1 and tapis-cred-SUBCOMMAND.1 into
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::conn::{Endpoint, unexpected};
 use crate::exit::{self, Failure};
 use crate::render::{self, Rendered};
 use crate::ui::Ui;
-use crate::{login, socket, time, validate};
+use crate::{completions, doctor, login, socket, time, validate};
 use std::time::Duration;
 use tapis_agent_proto::{Request, Response};
 
@@ -55,6 +55,9 @@ pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
             other => Err(unexpected(name, &other)),
         },
         Command::ExportTokenFile(a) => export(&endpoint, a),
+        Command::Doctor => Ok(doctor::run(&endpoint)),
+        Command::Completions(a) => Ok(completions::completions(ui, a)),
+        Command::Man(a) => completions::man(ui, a),
     }
 }
 

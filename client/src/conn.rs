@@ -4,6 +4,7 @@
 
 use crate::exit::{self, Failure, REINSTALL_HINT, START_AGENT_HINT};
 use crate::socket;
+use crate::spinner::Spinner;
 use crate::ui::Ui;
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
@@ -36,9 +37,29 @@ impl Endpoint {
         Agent::connect(&self.path, self.timeout, self.ui)
     }
 
-    /// Connects, sends one request and returns its answer.
+    /// Connects, sends one request and returns its answer, with a spinner
+    /// on a terminal while the answer takes more than a moment.
     pub fn ask(&self, request: &Request) -> Result<Response, Failure> {
+        let _spinner = Spinner::start(self.ui, progress_label(request));
         self.connect()?.call(request)
+    }
+}
+
+/// What the spinner says while `request` is under way.
+fn progress_label(request: &Request) -> String {
+    let systems = |verb: &str, n: usize| {
+        let s = if n == 1 { "" } else { "s" };
+        format!("{verb} {n} system{s}…")
+    };
+    match request {
+        Request::Establish { systems: s, .. } => systems("establishing", s.len()),
+        Request::Check { systems: s, .. } => systems("checking", s.len()),
+        Request::Revoke { systems: s, .. } => systems("revoking", s.len()),
+        Request::Token { .. } => "getting a token…".into(),
+        Request::Login(_) => "logging in…".into(),
+        Request::Logout { .. } => "logging out…".into(),
+        Request::Ping => "asking Tapis…".into(),
+        _ => "waiting for the agent…".into(),
     }
 }
 
@@ -49,6 +70,7 @@ pub struct Agent {
     path: PathBuf,
     timeout: Duration,
     ui: Ui,
+    agent_version: String,
 }
 
 impl Agent {
@@ -84,6 +106,7 @@ impl Agent {
             path: path.to_path_buf(),
             timeout,
             ui,
+            agent_version: String::new(),
         };
         agent.hello()?;
         Ok(agent)
@@ -109,6 +132,7 @@ impl Agent {
                     "agent {agent_version} at {} (protocol {protocol_version})",
                     self.path.display()
                 ));
+                self.agent_version = agent_version;
                 Ok(())
             }
             Response::Hello {
@@ -133,6 +157,11 @@ impl Agent {
             ))
             .with_hint(REINSTALL_HINT)),
         }
+    }
+
+    /// The agent's package version, from its hello.
+    pub fn agent_version(&self) -> &str {
+        &self.agent_version
     }
 
     /// Sends one request and returns the answer; an error answer becomes
@@ -217,6 +246,8 @@ fn variant(answer: &Response) -> &'static str {
         Response::Status(_) => "Status",
         Response::Exported { .. } => "Exported",
         Response::Error(_) => "Error",
+        Response::Settings(_) => "Settings",
+        Response::Pong(_) => "Pong",
     }
 }
 

@@ -6,11 +6,14 @@
 
 mod cli;
 mod commands;
+mod completions;
 mod conn;
+mod doctor;
 mod exit;
 mod login;
 mod render;
 mod socket;
+mod spinner;
 mod time;
 mod ui;
 mod validate;
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         json: cli.global.json,
         quiet: cli.global.quiet,
         verbose: cli.global.verbose,
+        color: !cli.global.json && ui::color_stdout(),
     };
     let rendered = commands::run(&cli, ui)
         .unwrap_or_else(|failure| render::failure(ui, cli.command.name(), &failure));

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::mpsc;
 use tapis_agent_proto::{
-    CredState, DeviceCode, ErrorKind, ErrorReply, LoginMethod, LoginState, Outcome,
+    AgentSettings, CredState, DeviceCode, ErrorKind, ErrorReply, LoginMethod, LoginState, Outcome,
     PROTOCOL_VERSION, Request, Response, Secret, StatusInfo, SystemOutcome, SystemStatus,
     TokenGrant,
 };
@@ -423,6 +423,15 @@ fn login_agent() -> FakeAgent {
             expires_at: EXPIRES,
             has_refresh_token: true,
         },
+        // No configured default user: the client must have one or ask.
+        Request::Settings => Response::Settings(AgentSettings {
+            base_url: "http://127.0.0.1:1".into(),
+            tenant: None,
+            username: None,
+            config_file: None,
+            state_dir: "/nonexistent".into(),
+            export_token_file: None,
+        }),
         other => panic!("unexpected {other:?}"),
     })
 }
@@ -471,7 +480,11 @@ fn login_without_any_source_exits_3() {
     );
     let s: Seen = run(agent.path(), &["login", "--password-stdin"], Some("pw\n")).into();
     assert_eq!(s.code, 2, "no username and no terminal to ask on");
-    assert!(agent.requests().is_empty());
+    assert_eq!(
+        agent.calls(),
+        [Request::Settings],
+        "asked for a default only"
+    );
 }
 
 #[test]

@@ -1,5 +1,9 @@
 //! Agent configuration: defaults, the TOML file, and the values derived from them.
 
+pub mod keys;
+pub mod layers;
+pub mod show;
+
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,6 +54,13 @@ pub struct Config {
     pub client_key: Option<tapis_agent_proto::Secret>,
     /// Keep an OpsUtils-style `~/.tapis_tokens.json` fresh at this path.
     pub export_token_file: Option<PathBuf>,
+    /// Tenant id, when configured (the base URL is derived from it when
+    /// none is given).
+    pub tenant: Option<String>,
+    /// Default user of `tapis-cred login`, when configured.
+    pub username: Option<String>,
+    /// The config file these settings were read from, when any.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -75,6 +86,9 @@ impl Config {
             client_id: None,
             client_key: None,
             export_token_file: None,
+            tenant: None,
+            username: None,
+            config_file: None,
         }
     }
 
@@ -86,12 +100,21 @@ impl Config {
 }
 
 /// The config file (`$XDG_CONFIG_HOME/tapis-agent/config.toml`). Every key is
-/// optional; unknown keys are an error naming the key.
+/// optional; unknown keys are an error naming the key. [`keys::KEYS`]
+/// documents each key; `log_level` is read by the binary, not applied here.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Tapis base URL.
     pub base_url: Option<String>,
+    /// Tenant id.
+    pub tenant: Option<String>,
+    /// Default user of `tapis-cred login`.
+    pub username: Option<String>,
+    /// State directory.
+    pub state_dir: Option<PathBuf>,
+    /// Log filter (`info`, `debug`, or a `RUST_LOG`-style directive).
+    pub log_level: Option<String>,
     /// Cache TTL of a `present` credential, seconds.
     pub cache_ttl_secs: Option<u64>,
     /// Refresh margin, seconds.
@@ -170,9 +193,15 @@ impl ConfigFile {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of a config file. Errors read `PATH:LINE: what`, name
+    /// the key, and say which type the key takes.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: keys::describe_error(text, &e),
         })
     }
 
@@ -182,6 +211,15 @@ impl ConfigFile {
         let secs = Duration::from_secs;
         if let Some(v) = self.base_url {
             config.base_url = v.trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = self.tenant {
+            config.tenant = Some(v);
+        }
+        if let Some(v) = self.username {
+            config.username = Some(v);
+        }
+        if let Some(v) = self.state_dir {
+            config.state_dir = v;
         }
         if let Some(v) = self.cache_ttl_secs {
             config.cache_ttl = secs(v);

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tapis_agent_proto::{
-    ErrorKind, ErrorReply, LoginMethod, Outcome, Request, Response, StatusInfo, SystemOutcome,
+    AgentSettings, ErrorKind, ErrorReply, LoginMethod, Outcome, Pong, Request, Response,
+    StatusInfo, SystemOutcome,
 };
 
 /// Most systems in one request.
@@ -76,6 +77,8 @@ impl Agent {
                 flatten(answer)
             }
             Request::Status => Response::Status(self.status()),
+            Request::Settings => Response::Settings(self.settings()),
+            Request::Ping => Response::Pong(self.ping().await),
             Request::ExportTokenFile { path } => {
                 let path = path
                     .map(PathBuf::from)
@@ -146,6 +149,35 @@ impl Agent {
             join_all(pending).await
         };
         Response::Systems(outcomes)
+    }
+
+    fn settings(&self) -> AgentSettings {
+        let c = &self.config;
+        let path = |p: &std::path::Path| p.display().to_string();
+        AgentSettings {
+            base_url: c.base_url.clone(),
+            tenant: c.tenant.clone(),
+            username: c.username.clone(),
+            config_file: c.config_file.as_deref().map(path),
+            state_dir: path(&c.state_dir),
+            export_token_file: c.export_token_file.as_deref().map(path),
+        }
+    }
+
+    async fn ping(&self) -> Pong {
+        let tapis = &self.registry.ctx().tapis;
+        let (tapis_latency_ms, tapis_error) = match tapis.healthcheck().await {
+            Ok(took) => (
+                Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX)),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Pong {
+            url: tapis.healthcheck_url(),
+            tapis_latency_ms,
+            tapis_error,
+        }
     }
 
     fn status(&self) -> StatusInfo {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod connection;
 pub mod dispatch;
 pub mod errors;
+pub mod generate;
 pub mod idle;
 pub mod jwt;
 pub mod listener;
@@ -21,6 +22,7 @@ pub mod store;
 pub mod systems;
 pub mod tapis;
 pub mod token;
+pub mod tools;
 pub mod uid;
 
 pub use config::Config;

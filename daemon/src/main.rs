@@ -1,10 +1,11 @@
 //! `tapis-agent`: runs the agent in the foreground (systemd style).
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
-use tapis_agent::config::{Config, ConfigFile, DEFAULT_BASE_URL};
-use tapis_agent::{listener, paths};
+use tapis_agent::config::layers::{self, Effective, Flags};
+use tapis_agent::listener;
+use tapis_agent::tools::Tool;
 use tracing_subscriber::EnvFilter;
 
 /// Per-user credential agent for Tapis v3.
@@ -18,30 +19,63 @@ use tracing_subscriber::EnvFilter;
 ///   tapis-agent &                  # start for this login session
 ///   tapis-cred login               # once
 ///   tapis-cred establish stampede3 ls6
+///   tapis-agent config show        # effective settings and their sources
+///
+/// Settings: flag > environment > config file > default.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
-    /// Socket to listen on [default: $XDG_RUNTIME_DIR/tapis-agent/agent.sock]
-    #[arg(long, env = "TAPIS_AGENT_SOCK", value_name = "PATH")]
+    /// Socket to listen on [env: TAPIS_AGENT_SOCK] [default: $XDG_RUNTIME_DIR/tapis-agent/agent.sock]
+    #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Config file [default: $XDG_CONFIG_HOME/tapis-agent/config.toml]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Tapis base URL (overrides the config file)
-    #[arg(long, env = "TAPIS_BASE_URL", value_name = "URL")]
+    /// Tapis base URL [env: TAPIS_BASE_URL] [default: https://designsafe.tapis.io]
+    #[arg(long, global = true, value_name = "URL")]
     base_url: Option<String>,
-    /// State directory (tokens, cache) [default: $XDG_STATE_HOME/tapis-agent]
-    #[arg(long, env = "TAPIS_AGENT_STATE_DIR", value_name = "PATH")]
+    /// State directory (tokens, cache) [env: TAPIS_AGENT_STATE_DIR] [default: $XDG_STATE_HOME/tapis-agent]
+    #[arg(long, global = true, value_name = "PATH")]
     state_dir: Option<PathBuf>,
-    /// More log output (-v: debug, -vv: trace); RUST_LOG overrides
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    /// More log output (-v: debug, -vv: trace); beats RUST_LOG and log_level
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Without a subcommand the agent runs.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The subcommands, grouped by the module that implements them.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Tool(Tool),
+}
+
+impl Args {
+    fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            base_url: self.base_url.clone(),
+            state_dir: self.state_dir.clone(),
+            socket: self.socket.clone(),
+            verbose: self.verbose,
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    init_tracing(args.verbose);
-    match run(args) {
+    let mut args = Args::parse();
+    match args.command.take() {
+        Some(Command::Tool(tool)) => return tool.run(Args::command(), &args.flags()),
+        None => {}
+    }
+    match layers::resolve(&args.flags(), |v| std::env::var(v).ok())
+        .map_err(anyhow::Error::from)
+        .and_then(|effective| {
+            init_tracing(&effective.log_level);
+            run(effective)
+        }) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tapis-agent: {e:#}");
@@ -50,13 +84,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+/// `level` was validated by [`layers::resolve`].
+fn init_tracing(level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -66,26 +96,8 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
-fn build_config(args: &Args) -> anyhow::Result<Config> {
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(paths::default_state_dir);
-    let mut config = Config::new(DEFAULT_BASE_URL, state_dir);
-    let file = args
-        .config
-        .clone()
-        .unwrap_or_else(paths::default_config_file);
-    ConfigFile::load(&file)?.apply(&mut config, &file, &paths::home())?;
-    if let Some(url) = &args.base_url {
-        config.base_url = url.trim_end_matches('/').to_owned();
-    }
-    Ok(config)
-}
-
-fn run(args: Args) -> anyhow::Result<()> {
-    let config = build_config(&args)?;
-    let socket = args.socket.clone().unwrap_or_else(paths::default_socket);
+fn run(effective: Effective) -> anyhow::Result<()> {
+    let Effective { config, socket, .. } = effective;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

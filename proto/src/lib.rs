@@ -17,8 +17,8 @@ pub use codec::{
 pub use codec::{read_frame_async, write_frame_async};
 pub use error::{ErrorKind, ErrorReply};
 pub use message::{
-    CredState, DeviceCode, LoginMethod, LoginState, Outcome, Request, Response, StatusInfo,
-    SystemOutcome, SystemStatus, TokenGrant,
+    AgentSettings, CredState, DeviceCode, LoginMethod, LoginState, Outcome, Pong, Request,
+    Response, StatusInfo, SystemOutcome, SystemStatus, TokenGrant,
 };
 pub use secret::Secret;
 

@@ -67,6 +67,12 @@ pub enum Request {
         /// Destination; `None` means the configured or default path.
         path: Option<String>,
     },
+    /// The agent's effective settings that a client may need (the default
+    /// login user, the paths it uses). Nothing secret.
+    Settings,
+    /// Probe Tapis from the agent: a `GET /v3/systems/healthcheck`, timed.
+    /// The client stays free of HTTP; the agent already has a client.
+    Ping,
 }
 
 /// How to log in.
@@ -130,6 +136,38 @@ pub enum Response {
     },
     /// The request failed as a whole.
     Error(ErrorReply),
+    /// Answer to [`Request::Settings`].
+    Settings(AgentSettings),
+    /// Answer to [`Request::Ping`].
+    Pong(Pong),
+}
+
+/// The agent's effective, non-secret settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSettings {
+    /// Tapis base URL.
+    pub base_url: String,
+    /// Configured tenant id, if any.
+    pub tenant: Option<String>,
+    /// Default user of `tapis-cred login`, if configured.
+    pub username: Option<String>,
+    /// The config file the agent read (it may not exist).
+    pub config_file: Option<String>,
+    /// The state directory (tokens, OAuth client, cache).
+    pub state_dir: String,
+    /// The token file the agent keeps fresh, if enabled.
+    pub export_token_file: Option<String>,
+}
+
+/// Answer to [`Request::Ping`]: how Tapis answered the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    /// The URL probed.
+    pub url: String,
+    /// Round-trip time of a successful probe, milliseconds.
+    pub tapis_latency_ms: Option<u64>,
+    /// Why the probe failed, when it did.
+    pub tapis_error: Option<String>,
 }
 
 /// A valid access token.

@@ -42,6 +42,8 @@ fn sample_requests() -> Vec<Request> {
         Request::ExportTokenFile {
             path: Some("/tmp/x.json".into()),
         },
+        Request::Settings,
+        Request::Ping,
     ]
 }
 
@@ -125,6 +127,19 @@ fn sample_responses() -> Vec<Response> {
             expires_at: 5,
         },
         Response::Error(err),
+        Response::Settings(AgentSettings {
+            base_url: "https://designsafe.tapis.io".into(),
+            tenant: Some("designsafe".into()),
+            username: Some("jdoe".into()),
+            config_file: Some("/home/jdoe/.config/tapis-agent/config.toml".into()),
+            state_dir: "/home/jdoe/.local/state/tapis-agent".into(),
+            export_token_file: None,
+        }),
+        Response::Pong(Pong {
+            url: "http://127.0.0.1:1/v3/systems/healthcheck".into(),
+            tapis_latency_ms: Some(12),
+            tapis_error: None,
+        }),
     ]
 }
 
@@ -211,6 +226,22 @@ fn golden_bytes() {
 
     let err = Response::Error(ErrorReply::new(ErrorKind::LoginRequired, "x"));
     assert_eq!(hex(&encode_frame(&err).unwrap()), "000000050902017800");
+}
+
+/// Variants appended later keep every earlier index: they take the next ones.
+#[test]
+fn golden_bytes_of_appended_variants() {
+    assert_eq!(
+        hex(&encode_frame(&Request::Settings).unwrap()),
+        "000000010a"
+    );
+    assert_eq!(hex(&encode_frame(&Request::Ping).unwrap()), "000000010b");
+    let pong = Response::Pong(Pong {
+        url: "u".into(),
+        tapis_latency_ms: Some(7),
+        tapis_error: None,
+    });
+    assert_eq!(hex(&encode_frame(&pong).unwrap()), "000000060b0175010700");
 }
 
 #[test]

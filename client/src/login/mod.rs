@@ -2,7 +2,7 @@
 
 mod device;
 mod password;
-mod tokenfile;
+pub mod tokenfile;
 
 use crate::cli::LoginArgs;
 use crate::conn::{Endpoint, unexpected};
@@ -66,16 +66,24 @@ fn with_password(args: &LoginArgs, endpoint: &Endpoint) -> Result<Response, Fail
     };
     // Stdin cannot carry both the password and a typed username.
     let can_ask_user = stdin_tty && !matches!(source, Source::Stdin);
-    if args.username.is_none() && !can_ask_user {
-        return Err(exit::usage("login: no username: pass --username U"));
+    // Asking first also fails before the user types anything when the agent
+    // is not there.
+    let configured = match &args.username {
+        Some(_) => None,
+        None => configured_username(endpoint)?,
+    };
+    if args.username.is_none() && configured.is_none() && !can_ask_user {
+        return Err(exit::usage(
+            "login: no username: pass --username U (or set username in the agent's config)",
+        ));
     }
-    if matches!(source, Source::Prompt) || args.username.is_none() {
-        // Fail before the user types anything if the agent is not there.
+    if matches!(source, Source::Prompt) && args.username.is_some() {
         drop(endpoint.connect()?);
     }
-    let username = match &args.username {
-        Some(name) => name.clone(),
-        None => ask_username()?,
+    let username = match (&args.username, configured) {
+        (Some(name), _) => name.clone(),
+        (None, Some(name)) => name,
+        (None, None) => ask_username()?,
     };
     validate::user("login", &username)?;
     let password = match source {
@@ -87,6 +95,17 @@ fn with_password(args: &LoginArgs, endpoint: &Endpoint) -> Result<Response, Fail
         username,
         password,
     }))
+}
+
+/// The agent's configured default user (`username` in its config), if any.
+/// An agent that predates the question answers with an error: no default.
+fn configured_username(endpoint: &Endpoint) -> Result<Option<String>, Failure> {
+    match endpoint.connect()?.call(&Request::Settings) {
+        Ok(Response::Settings(s)) => Ok(s.username.filter(|u| !u.is_empty())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind == tapis_agent_proto::ErrorKind::AgentUnreachable => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 fn ask_username() -> Result<String, Failure> {

@@ -60,6 +60,12 @@ pub fn read(path: &Path, now: i64) -> Result<Secret, Failure> {
     Ok(parsed.access_token)
 }
 
+/// The expiry a token file states (Unix seconds), if it states one; `Err`
+/// when the file is not a token file. Never quotes the token.
+pub fn expiry(text: &str) -> Result<Option<i64>, String> {
+    parse(text).map(|p| p.expires_at)
+}
+
 /// What the file says.
 #[derive(Debug)]
 struct Parsed {

@@ -108,6 +108,16 @@ impl Rendered {
     }
 }
 
+/// A command whose human output is `text` on stdout as is (completion
+/// scripts, man pages, doctor reports) and whose JSON form is `body`.
+pub fn text<T: Serialize>(ui: Ui, command: &str, code: u8, body: T, text: String) -> Rendered {
+    choose(ui, command, code, body, || {
+        let mut r = Rendered::new(code);
+        r.out(text);
+        r
+    })
+}
+
 /// Picks the human or the JSON form. In JSON mode stdout gets exactly one
 /// document; stderr stays quiet unless `-v` asks for the human diagnostics.
 fn choose<T: Serialize>(

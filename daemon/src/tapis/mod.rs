@@ -117,6 +117,20 @@ impl TapisClient {
         send(|| make(&self.http), retry, self.backoff, self.timeout).await
     }
 
+    /// URL of the systems service's health check.
+    pub fn healthcheck_url(&self) -> String {
+        self.url("/v3/systems/healthcheck")
+    }
+
+    /// `GET /v3/systems/healthcheck`, once (a retry would hide the latency
+    /// being measured): how long Tapis took to answer.
+    pub async fn healthcheck(&self) -> Result<Duration, TapisError> {
+        let url = self.healthcheck_url();
+        let start = std::time::Instant::now();
+        self.call(Retry::Never, |c| c.get(&url)).await?;
+        Ok(start.elapsed())
+    }
+
     /// `POST .../check`: `Ok` means credentials are present and accepted.
     pub async fn check(&self, token: &Secret, system: &str, user: &str) -> Result<(), TapisError> {
         let url = format!("{}/check", self.cred_url(system, user));

@@ -1,0 +1,149 @@
+//! Checks that ask other programs: `tapis-agent config show` (the one parser
+//! of the config file) and `systemctl --user`.
+
+use super::Check;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest wait for a helper program.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `tapis-agent` next to this executable, else the one on `PATH`.
+fn agent_binary() -> Option<PathBuf> {
+    let sibling = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("tapis-agent"))
+        .filter(|p| p.is_file());
+    sibling.or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join("tapis-agent"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Runs `cmd`, killing it after [`HELPER_TIMEOUT`]: exit success, stdout, stderr.
+fn run(mut cmd: Command) -> std::io::Result<(bool, String, String)> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + HELPER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_string(&mut out)?;
+    }
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_string(&mut err)?;
+    }
+    Ok((status.success(), out, err))
+}
+
+/// Whether the config file parses, as the agent reads it; on success also
+/// the agent's effective settings (`config show --json`).
+pub fn config() -> (Check, Option<serde_json::Value>) {
+    const NAME: &str = "config";
+    let Some(agent) = agent_binary() else {
+        return (
+            Check::fail(
+                NAME,
+                "tapis-agent is neither next to tapis-cred nor on PATH",
+                "install tapis-agent (cargo install --path daemon) next to tapis-cred",
+            ),
+            None,
+        );
+    };
+    let mut cmd = Command::new(&agent);
+    cmd.args(["config", "show", "--json"]);
+    let (ok, out, err) = match run(cmd) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                Check::fail(
+                    NAME,
+                    format!("cannot run {} config show: {e}", agent.display()),
+                    "reinstall tapis-agent",
+                ),
+                None,
+            );
+        }
+    };
+    let doc = serde_json::from_str::<serde_json::Value>(&out).ok();
+    match doc {
+        Some(doc) if ok => {
+            let file = doc["config_file"].as_str().unwrap_or("?").to_owned();
+            let detail = if doc["config_file_found"] == true {
+                format!("{file} parses")
+            } else {
+                format!("{file} does not exist: defaults apply")
+            };
+            (Check::pass(NAME, detail), Some(doc))
+        }
+        _ => {
+            let why = err.trim().trim_start_matches("tapis-agent: ").to_owned();
+            (
+                Check::fail(
+                    NAME,
+                    why,
+                    "edit the file at the line named; `tapis-agent config show` lists the keys \
+                     (docs/configuration.md documents them)",
+                ),
+                None,
+            )
+        }
+    }
+}
+
+/// The systemd user units, when systemd runs.
+pub fn systemd() -> Check {
+    const NAME: &str = "systemd";
+    const INSTALL: &str = "install the user units (docs/deployment.md), then: \
+                           systemctl --user enable --now tapis-agent.socket";
+    if !Path::new("/run/systemd/system").is_dir() {
+        return Check::skip(NAME, "systemd is not running here");
+    }
+    let query = |verb: &str, unit: &str| {
+        let mut cmd = Command::new("systemctl");
+        cmd.args(["--user", verb, unit]);
+        run(cmd).map(|(_, out, err)| (out.trim().to_owned(), err.trim().to_owned()))
+    };
+    let (socket, err) = match query("is-enabled", "tapis-agent.socket") {
+        Ok(r) => r,
+        Err(e) => return Check::skip(NAME, format!("systemctl --user: {e}")),
+    };
+    if err.contains("connect to bus") || err.contains("Failed to connect") {
+        return Check::skip(NAME, "no systemd user instance for this login");
+    }
+    let (service, _) = query("is-enabled", "tapis-agent.service").unwrap_or_default();
+    let installed = |state: &str| !state.is_empty() && state != "not-found";
+    if !installed(&socket) && !installed(&service) {
+        return Check::warn(NAME, "tapis-agent units are not installed", INSTALL);
+    }
+    let (active, _) = query("is-active", "tapis-agent.socket").unwrap_or_default();
+    if socket == "enabled" || service == "enabled" {
+        Check::pass(
+            NAME,
+            format!("tapis-agent.socket {socket} ({active}), tapis-agent.service {service}"),
+        )
+    } else {
+        Check::warn(
+            NAME,
+            format!("tapis-agent.socket is {socket}, tapis-agent.service is {service}"),
+            "systemctl --user enable --now tapis-agent.socket",
+        )
+    }
+}

@@ -1,0 +1,339 @@
+//! `tapis-cred doctor`: checks the setup in the order things depend on each
+//! other, and says how to fix each problem found.
+
+mod files;
+mod host;
+
+use crate::conn::{Agent, Endpoint};
+use crate::exit::SUCCESS;
+use crate::render::{self, Rendered};
+use crate::socket::effective_uid;
+use crate::time;
+use crate::ui::Ui;
+use serde::Serialize;
+use std::path::PathBuf;
+use tapis_agent_proto::{
+    AgentSettings, ErrorKind, LoginState, PROTOCOL_VERSION, Pong, Request, Response,
+};
+
+/// Latency above which Tapis counts as slow.
+const SLOW_MS: u64 = 2000;
+
+/// The result of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Pass,
+    /// Works, but deserves a look.
+    Warn,
+    /// Broken; the fix says what to do.
+    Fail,
+    /// Does not apply here, or cannot be checked because an earlier check failed.
+    Skip,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Short name, stable (scripts may match on it).
+    pub name: &'static str,
+    /// The verdict.
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// What to do about it, for warnings and failures.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(name: &'static str, status: Status, detail: String, fix: Option<String>) -> Self {
+        Self {
+            name,
+            status,
+            detail,
+            fix,
+        }
+    }
+    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(name, Status::Pass, detail.into(), None)
+    }
+    fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::new(name, Status::Warn, detail.into(), Some(fix.into()))
+    }
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::new(name, Status::Fail, detail.into(), Some(fix.into()))
+    }
+    fn skip(name: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(name, Status::Skip, detail.into(), None)
+    }
+}
+
+/// Runs every check and renders the report. Exit 1 when any check failed.
+pub fn run(endpoint: &Endpoint) -> Rendered {
+    let now = time::now();
+    let uid = effective_uid();
+    let mut checks = Vec::new();
+
+    let (config_check, effective) = host::config();
+    checks.push(config_check);
+    checks.push(files::socket_dir(&endpoint.path, uid));
+
+    let mut agent = agent_check(endpoint, &mut checks);
+    let settings = agent
+        .as_mut()
+        .and_then(|a| match a.call(&Request::Settings) {
+            Ok(Response::Settings(s)) => Some(s),
+            _ => None,
+        });
+    let expires_at = match agent.as_mut() {
+        Some(a) => login_check(a, settings.as_ref(), now, &mut checks),
+        None => {
+            checks.push(Check::skip("login", "the agent is not reachable"));
+            None
+        }
+    };
+    checks.push(match agent.as_mut() {
+        Some(a) => tapis_check(a),
+        None => Check::skip("tapis", "the agent is not reachable"),
+    });
+
+    // The agent's own view of its paths wins over `config show`, which sees
+    // this shell's environment rather than the agent's.
+    let from_config = |key: &str| {
+        effective.as_ref()?["values"][key]["value"]
+            .as_str()
+            .map(PathBuf::from)
+    };
+    let state_dir = settings
+        .as_ref()
+        .map(|s| PathBuf::from(&s.state_dir))
+        .or_else(|| from_config("state_dir"));
+    checks.push(match state_dir {
+        Some(dir) => files::state_dir(&dir, uid),
+        None => Check::skip(
+            "state dir",
+            "unknown: neither the agent nor the config says",
+        ),
+    });
+    checks.push(host::systemd());
+    let export = match &settings {
+        Some(s) => s.export_token_file.as_ref().map(PathBuf::from),
+        None => from_config("export_token_file"),
+    };
+    checks.push(match export {
+        Some(path) => files::token_file(&path, now, expires_at),
+        None => Check::skip("token file", "export_token_file is not set"),
+    });
+    report(endpoint.ui, &checks)
+}
+
+fn agent_check(endpoint: &Endpoint, checks: &mut Vec<Check>) -> Option<Agent> {
+    match endpoint.connect() {
+        Ok(agent) => {
+            checks.push(Check::pass(
+                "agent",
+                format!(
+                    "tapis-agent {} answers at {} (protocol {PROTOCOL_VERSION})",
+                    agent.agent_version(),
+                    endpoint.path.display()
+                ),
+            ));
+            Some(agent)
+        }
+        Err(f) => {
+            let fix = f
+                .hint
+                .clone()
+                .unwrap_or_else(|| crate::exit::START_AGENT_HINT.into());
+            checks.push(Check::fail("agent", f.message, fix));
+            None
+        }
+    }
+}
+
+/// The login check; returns the token's expiry when logged in.
+fn login_check(
+    agent: &mut Agent,
+    settings: Option<&AgentSettings>,
+    now: i64,
+    checks: &mut Vec<Check>,
+) -> Option<i64> {
+    const NAME: &str = "login";
+    const LOGIN: &str = "tapis-cred login";
+    let info = match agent.call(&Request::Status) {
+        Ok(Response::Status(info)) => info,
+        Ok(_) | Err(_) => {
+            checks.push(Check::fail(
+                NAME,
+                "the agent did not report its status",
+                "restart the agent",
+            ));
+            return None;
+        }
+    };
+    let (check, expires) = match info.login {
+        LoginState::LoggedOut => (Check::fail(NAME, "not logged in", LOGIN), None),
+        LoginState::LoginRequired { reason, .. } => (
+            Check::fail(NAME, format!("login required: {reason}"), LOGIN),
+            None,
+        ),
+        LoginState::LoggedIn {
+            username,
+            tenant,
+            expires_at,
+            has_refresh_token,
+            last_refresh_error,
+            ..
+        } => {
+            let left = time::span(expires_at.abs_diff(now));
+            let detail = format!(
+                "{username} ({tenant}), token valid until {} ({left} left), refresh: {}",
+                time::human(expires_at),
+                if has_refresh_token { "yes" } else { "no" }
+            );
+            let configured = settings.and_then(|s| s.tenant.as_deref());
+            let check = match (configured, last_refresh_error) {
+                (Some(want), _) if want != tenant => Check::fail(
+                    NAME,
+                    format!("logged in to tenant {tenant}, but the agent is configured for {want}"),
+                    "tapis-cred logout && tapis-cred login",
+                ),
+                (_, Some(e)) => Check::warn(
+                    NAME,
+                    format!("{detail}; the last refresh failed: {e}"),
+                    "the agent retries; see the tapis check below and journalctl --user -u tapis-agent",
+                ),
+                _ if !has_refresh_token => Check::warn(
+                    NAME,
+                    format!("{detail}; the login ends when the token expires"),
+                    "log in with a password or --device to get a refreshable login",
+                ),
+                _ => Check::pass(NAME, detail),
+            };
+            (check, Some(expires_at))
+        }
+    };
+    checks.push(check);
+    expires
+}
+
+fn tapis_check(agent: &mut Agent) -> Check {
+    const NAME: &str = "tapis";
+    const FIX: &str = "check base_url (tapis-agent config show), the network and any proxy; \
+                       the agent's log: journalctl --user -u tapis-agent";
+    match agent.call(&Request::Ping) {
+        Ok(Response::Pong(Pong {
+            url,
+            tapis_latency_ms: Some(ms),
+            ..
+        })) if ms > SLOW_MS => Check::warn(NAME, format!("{url} answered, slowly: {ms} ms"), FIX),
+        Ok(Response::Pong(Pong {
+            url,
+            tapis_latency_ms: Some(ms),
+            ..
+        })) => Check::pass(NAME, format!("{url} answered in {ms} ms")),
+        Ok(Response::Pong(Pong {
+            url, tapis_error, ..
+        })) => Check::fail(
+            NAME,
+            format!(
+                "{url}: {}",
+                tapis_error.unwrap_or_else(|| "no answer".into())
+            ),
+            FIX,
+        ),
+        Err(e) if e.kind == ErrorKind::Usage || e.message.contains("bad request") => Check::fail(
+            NAME,
+            "the agent cannot probe Tapis (it predates `doctor`)",
+            "restart the agent after upgrading: systemctl --user restart tapis-agent",
+        ),
+        Ok(_) | Err(_) => Check::fail(NAME, "the agent did not answer the probe", FIX),
+    }
+}
+
+fn report(ui: Ui, checks: &[Check]) -> Rendered {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        checks: &'a [Check],
+    }
+    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    let code = if failed { 1 } else { SUCCESS };
+    render::text(ui, "doctor", code, Body { checks }, human(ui, checks))
+}
+
+/// `✓ name  detail` per check, with the fix under warnings and failures.
+/// `-q` keeps only warnings and failures.
+fn human(ui: Ui, checks: &[Check]) -> String {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for c in checks {
+        if ui.quiet && matches!(c.status, Status::Pass | Status::Skip) {
+            continue;
+        }
+        let mark = match c.status {
+            Status::Pass => ui.paint(32, "✓"),
+            Status::Warn => ui.paint(33, "!"),
+            Status::Fail => ui.paint(31, "✗"),
+            Status::Skip => ui.paint(2, "-"),
+        };
+        out.push_str(&format!("{mark} {:<width$}  {}\n", c.name, c.detail));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("  {:<width$}  fix: {fix}\n", ""));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Check> {
+        vec![
+            Check::pass("config", "/c.toml parses"),
+            Check::fail("agent", "cannot reach the agent", "start it"),
+            Check::skip("systemd", "systemd is not running here"),
+        ]
+    }
+
+    #[test]
+    fn human_report_marks_and_fixes() {
+        let r = report(Ui::default(), &sample());
+        assert_eq!(r.code, 1);
+        assert_eq!(
+            r.stdout(),
+            "✓ config   /c.toml parses\n\
+             ✗ agent    cannot reach the agent\n           fix: start it\n\
+             - systemd  systemd is not running here\n"
+        );
+        let quiet = Ui {
+            quiet: true,
+            ..Ui::default()
+        };
+        assert!(!report(quiet, &sample()).stdout().contains("config"));
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let ui = Ui {
+            color: true,
+            ..Ui::default()
+        };
+        assert!(report(ui, &sample()).stdout().contains("\x1b[32m✓\x1b[0m"));
+    }
+
+    #[test]
+    fn json_report() {
+        let ui = Ui {
+            json: true,
+            ..Ui::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&report(ui, &sample()).stdout()).unwrap();
+        assert_eq!(v["command"], "doctor");
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["checks"][1]["status"], "fail");
+        assert_eq!(v["checks"][1]["fix"], "start it");
+        assert_eq!(v["checks"][0]["fix"], serde_json::Value::Null);
+    }
+}

@@ -1,0 +1,71 @@
+//! A progress spinner on stderr for answers that take a while: drawn by a
+//! small thread only after a delay, only on a terminal, and wiped when the
+//! answer comes.
+
+use crate::ui::{self, Ui};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Quick answers never show a spinner.
+const DELAY: Duration = Duration::from_millis(300);
+/// Time between frames.
+const FRAME: Duration = Duration::from_millis(100);
+const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/// A running spinner; dropping it stops and wipes it.
+#[derive(Debug)]
+pub struct Spinner {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spinner {
+    /// Starts a spinner labelled `label`, unless the output is for a script
+    /// (`--json`, `-q`) or stderr is not a terminal.
+    pub fn start(ui: Ui, label: String) -> Self {
+        let idle = Self {
+            stop: None,
+            thread: None,
+        };
+        if ui.json || ui.quiet || !ui::stderr_is_live() {
+            return idle;
+        }
+        let (tx, rx) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("spinner".into())
+            .spawn(move || spin(&rx, &label));
+        match spawned {
+            Ok(thread) => Self {
+                stop: Some(tx),
+                thread: Some(thread),
+            },
+            // No spinner is better than no answer.
+            Err(_) => idle,
+        }
+    }
+}
+
+fn spin(stop: &mpsc::Receiver<()>, label: &str) {
+    if stop.recv_timeout(DELAY) != Err(RecvTimeoutError::Timeout) {
+        return;
+    }
+    for frame in FRAMES.iter().cycle() {
+        ui::stderr(&format!("\r\x1b[2K{frame} {label}"));
+        if stop.recv_timeout(FRAME) != Err(RecvTimeoutError::Timeout) {
+            break;
+        }
+    }
+    ui::stderr("\r\x1b[2K");
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        // Dropping the sender wakes the thread; joining makes sure the line
+        // is wiped before anything else is printed.
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
