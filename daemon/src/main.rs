@@ -4,7 +4,8 @@ use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
 use tapis_agent::config::layers::{self, Effective, Flags};
-use tapis_agent::listener;
+use tapis_agent::deploy::Deploy;
+use tapis_agent::systemd;
 use tapis_agent::tools::Tool;
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +21,8 @@ use tracing_subscriber::EnvFilter;
 ///   tapis-cred login               # once
 ///   tapis-cred establish stampede3 ls6
 ///   tapis-agent config show        # effective settings and their sources
+///   tapis-agent install-units      # start at login (systemd socket activation)
+///   tapis-agent exec -- ./job.sh   # a batch job with its own agent
 ///
 /// Settings: flag > environment > config file > default.
 #[derive(Debug, Parser)]
@@ -50,6 +53,8 @@ struct Args {
 enum Command {
     #[command(flatten)]
     Tool(Tool),
+    #[command(flatten)]
+    Deploy(Deploy),
 }
 
 impl Args {
@@ -68,6 +73,7 @@ fn main() -> std::process::ExitCode {
     let mut args = Args::parse();
     match args.command.take() {
         Some(Command::Tool(tool)) => return tool.run(Args::command(), &args.flags()),
+        Some(Command::Deploy(deploy)) => return deploy.run(&args.flags(), init_tracing),
         None => {}
     }
     match layers::resolve(&args.flags(), |v| std::env::var(v).ok())
@@ -104,10 +110,18 @@ fn run(effective: Effective) -> anyhow::Result<()> {
         .build()
         .context("cannot start the runtime")?;
     rt.block_on(async {
-        let listener = listener::bind(&socket)
-            .with_context(|| format!("cannot listen on {}", socket.display()))?;
-        tracing::info!(socket = %socket.display(), "listening");
-        tapis_agent::run(listener, config, shutdown_signal()).await?;
+        let (listener, place) = systemd::listen_or_bind(&socket)?;
+        tracing::info!(socket = %place, "listening");
+        let status = format!("serving on {place}");
+        tokio::spawn(systemd::watchdog());
+        let shutdown = async {
+            shutdown_signal().await;
+            systemd::notify_stopping();
+        };
+        tapis_agent::server::run_with_ready(listener, config, shutdown, || {
+            systemd::notify_ready(&status);
+        })
+        .await?;
         Ok(())
     })
 }

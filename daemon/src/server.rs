@@ -43,6 +43,18 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    run_with_ready(listener, config, shutdown, || {}).await
+}
+
+/// [`run`], calling `ready` once the state directory is locked and loaded,
+/// just before the first accept: the moment to tell systemd `READY=1`, or a
+/// wrapper that its private agent is usable.
+pub async fn run_with_ready(
+    listener: Listener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(),
+) -> Result<(), RunError> {
     let state_err = |source| RunError::State {
         dir: config.state_dir.display().to_string(),
         source,
@@ -82,6 +94,7 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let idle = Arc::new(IdleSet::new());
     tracing::info!(base_url = %config.base_url, "agent ready");
+    ready();
     tokio::pin!(shutdown);
     'accept: loop {
         // Accept one connection, then find it a slot: the count stays
