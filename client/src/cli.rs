@@ -64,6 +64,10 @@ pub struct Global {
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub timeout: u64,
+
+    /// Run without an agent: a private one lives for this command only
+    #[arg(long, global = true, conflicts_with = "socket", help_heading = GLOBAL)]
+    pub direct: bool,
 }
 
 /// The subcommands.

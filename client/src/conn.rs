@@ -32,9 +32,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Connects and exchanges hellos.
+    /// Connects and exchanges hellos. When no agent is there, starts one
+    /// if [`autostart`](crate::autostart) allows, and connects once more.
     pub fn connect(&self) -> Result<Agent, Failure> {
-        Agent::connect(&self.path, self.timeout, self.ui)
+        match Agent::connect(&self.path, self.timeout, self.ui) {
+            Err(f) if f.kind == ErrorKind::AgentUnreachable => {
+                crate::autostart::recover(&self.path, self.timeout, self.ui, f)
+            }
+            other => other,
+        }
     }
 
     /// Connects, sends one request and returns its answer, with a spinner

@@ -4,10 +4,12 @@
 //! `tapis-cred: <what failed>: <cause>` (or a JSON document with `--json`)
 //! and an exit code from [`exit`]; nothing panics on bad input.
 
+mod autostart;
 mod cli;
 mod commands;
 mod completions;
 mod conn;
+mod direct;
 mod doctor;
 mod exit;
 mod login;
@@ -34,6 +36,14 @@ fn main() -> ExitCode {
         verbose: cli.global.verbose,
         color: !cli.global.json && ui::color_stdout(),
     };
+    if cli.global.direct {
+        return match direct::run() {
+            Ok(code) => ExitCode::from(code),
+            Err(failure) => {
+                ExitCode::from(render::failure(ui, cli.command.name(), &failure).emit())
+            }
+        };
+    }
     let rendered = commands::run(&cli, ui)
         .unwrap_or_else(|failure| render::failure(ui, cli.command.name(), &failure));
     ExitCode::from(rendered.emit())
