@@ -54,8 +54,9 @@ fn run(mut cmd: Command) -> std::io::Result<(bool, String, String)> {
 }
 
 /// Whether the config file parses, as the agent reads it; on success also
-/// the agent's effective settings (`config show --json`).
-pub fn config() -> (Check, Option<serde_json::Value>) {
+/// the agent's effective settings (`config show --json`). `file` is the file
+/// a running agent reported; else the default applies.
+pub fn config(file: Option<&Path>) -> (Check, Option<serde_json::Value>) {
     const NAME: &str = "config";
     let Some(agent) = agent_binary() else {
         return (
@@ -69,6 +70,9 @@ pub fn config() -> (Check, Option<serde_json::Value>) {
     };
     let mut cmd = Command::new(&agent);
     cmd.args(["config", "show", "--json"]);
+    if let Some(file) = file {
+        cmd.arg("--config").arg(file);
+    }
     let (ok, out, err) = match run(cmd) {
         Ok(r) => r,
         Err(e) => {
@@ -111,8 +115,6 @@ pub fn config() -> (Check, Option<serde_json::Value>) {
 /// The systemd user units, when systemd runs.
 pub fn systemd() -> Check {
     const NAME: &str = "systemd";
-    const INSTALL: &str = "install the user units (docs/deployment.md), then: \
-                           systemctl --user enable --now tapis-agent.socket";
     if !Path::new("/run/systemd/system").is_dir() {
         return Check::skip(NAME, "systemd is not running here");
     }
@@ -129,11 +131,20 @@ pub fn systemd() -> Check {
         return Check::skip(NAME, "no systemd user instance for this login");
     }
     let (service, _) = query("is-enabled", "tapis-agent.service").unwrap_or_default();
+    let (active, _) = query("is-active", "tapis-agent.socket").unwrap_or_default();
+    verdict(&socket, &service, &active)
+}
+
+/// The systemd check from `systemctl --user is-enabled` of the socket and
+/// service units and `is-active` of the socket unit.
+fn verdict(socket: &str, service: &str, active: &str) -> Check {
+    const NAME: &str = "systemd";
+    const INSTALL: &str = "install the user units (docs/deployment.md), then: \
+                           systemctl --user enable --now tapis-agent.socket";
     let installed = |state: &str| !state.is_empty() && state != "not-found";
-    if !installed(&socket) && !installed(&service) {
+    if !installed(socket) && !installed(service) {
         return Check::warn(NAME, "tapis-agent units are not installed", INSTALL);
     }
-    let (active, _) = query("is-active", "tapis-agent.socket").unwrap_or_default();
     if socket == "enabled" || service == "enabled" {
         Check::pass(
             NAME,
@@ -145,5 +156,32 @@ pub fn systemd() -> Check {
             format!("tapis-agent.socket is {socket}, tapis-agent.service is {service}"),
             "systemctl --user enable --now tapis-agent.socket",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Status;
+    use super::*;
+
+    #[test]
+    fn systemd_verdicts() {
+        assert_eq!(verdict("", "", "").status, Status::Warn);
+        assert_eq!(
+            verdict("not-found", "not-found", "inactive").status,
+            Status::Warn
+        );
+        let c = verdict("disabled", "static", "inactive");
+        assert_eq!(c.status, Status::Warn);
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("systemctl --user enable --now tapis-agent.socket")
+        );
+        let c = verdict("enabled", "static", "active");
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(
+            c.detail,
+            "tapis-agent.socket enabled (active), tapis-agent.service static"
+        );
     }
 }

@@ -5,13 +5,14 @@ mod files;
 mod host;
 
 use crate::conn::{Agent, Endpoint};
+use crate::exit::Failure;
 use crate::exit::SUCCESS;
 use crate::render::{self, Rendered};
 use crate::socket::effective_uid;
 use crate::time;
 use crate::ui::Ui;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tapis_agent_proto::{
     AgentSettings, ErrorKind, LoginState, PROTOCOL_VERSION, Pong, Request, Response,
 };
@@ -75,17 +76,21 @@ pub fn run(endpoint: &Endpoint) -> Rendered {
     let uid = effective_uid();
     let mut checks = Vec::new();
 
-    let (config_check, effective) = host::config();
-    checks.push(config_check);
-    checks.push(files::socket_dir(&endpoint.path, uid));
-
-    let mut agent = agent_check(endpoint, &mut checks);
-    let settings = agent
-        .as_mut()
-        .and_then(|a| match a.call(&Request::Settings) {
+    // The agent is asked first (and reported third) so that the config
+    // check reads the file the agent actually uses.
+    let mut connected = endpoint.connect();
+    let settings = match &mut connected {
+        Ok(a) => match a.call(&Request::Settings) {
             Ok(Response::Settings(s)) => Some(s),
             _ => None,
-        });
+        },
+        Err(_) => None,
+    };
+    let agent_config = settings.as_ref().and_then(|s| s.config_file.as_deref());
+    let (config_check, effective) = host::config(agent_config.map(Path::new));
+    checks.push(config_check);
+    checks.push(files::socket_dir(&endpoint.path, uid));
+    let mut agent = agent_check(endpoint, connected, &mut checks);
     let expires_at = match agent.as_mut() {
         Some(a) => login_check(a, settings.as_ref(), now, &mut checks),
         None => {
@@ -128,8 +133,12 @@ pub fn run(endpoint: &Endpoint) -> Rendered {
     report(endpoint.ui, &checks)
 }
 
-fn agent_check(endpoint: &Endpoint, checks: &mut Vec<Check>) -> Option<Agent> {
-    match endpoint.connect() {
+fn agent_check(
+    endpoint: &Endpoint,
+    connected: Result<Agent, Failure>,
+    checks: &mut Vec<Check>,
+) -> Option<Agent> {
+    match connected {
         Ok(agent) => {
             checks.push(Check::pass(
                 "agent",
