@@ -139,8 +139,8 @@ pub fn systemd() -> Check {
 /// service units and `is-active` of the socket unit.
 fn verdict(socket: &str, service: &str, active: &str) -> Check {
     const NAME: &str = "systemd";
-    const INSTALL: &str = "install the user units (docs/deployment.md), then: \
-                           systemctl --user enable --now tapis-agent.socket";
+    const INSTALL: &str =
+        "tapis-agent install-units && systemctl --user enable --now tapis-agent.socket";
     let installed = |state: &str| !state.is_empty() && state != "not-found";
     if !installed(socket) && !installed(service) {
         return Check::warn(NAME, "tapis-agent units are not installed", INSTALL);
