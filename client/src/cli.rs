@@ -46,6 +46,10 @@ pub struct Global {
     #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub socket: Option<PathBuf>,
 
+    /// Use the agent's [profiles.NAME] (another tenant) [env: TAPIS_PROFILE]
+    #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
+    pub profile: Option<String>,
+
     /// Print diagnostics on stderr
     #[arg(short, long, global = true, conflicts_with = "quiet", help_heading = GLOBAL)]
     pub verbose: bool,

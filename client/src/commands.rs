@@ -12,8 +12,13 @@ use tapis_agent_proto::{Request, Response};
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
+    let path = socket::for_profile(
+        socket::from_env(cli.global.socket.as_deref()),
+        cli.global.profile.as_deref(),
+    )
+    .map_err(exit::usage)?;
     let endpoint = Endpoint {
-        path: socket::from_env(cli.global.socket.as_deref()),
+        path,
         timeout: Duration::from_secs(cli.global.timeout),
         ui,
     };

@@ -26,6 +26,30 @@ pub fn from_env(flag: Option<&Path>) -> PathBuf {
     )
 }
 
+/// Environment variable naming the profile, below `--profile` in precedence.
+pub const PROFILE_ENV: &str = "TAPIS_PROFILE";
+
+/// The socket of profile `name` (`--profile`, else `$TAPIS_PROFILE`):
+/// `profile-NAME.sock` beside the default socket, the agent's own rule.
+/// `Err` names what is wrong with the name.
+pub fn for_profile(socket: PathBuf, flag: Option<&str>) -> Result<PathBuf, String> {
+    let env = std::env::var(PROFILE_ENV).ok().filter(|p| !p.is_empty());
+    let Some(name) = flag.map(str::to_owned).or(env) else {
+        return Ok(socket);
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+    if !valid {
+        return Err(format!(
+            "profile name {name:?}: use at most 32 letters, digits, '-' or '_'"
+        ));
+    }
+    Ok(socket.with_file_name(format!("profile-{name}.sock")))
+}
+
 /// Precedence rules, separated from the environment so they can be tested.
 /// Empty variables count as unset, and a relative `XDG_RUNTIME_DIR` is
 /// ignored as the XDG base-directory specification requires.
@@ -107,6 +131,16 @@ mod tests {
             resolve(None, None, Some("/run/user/1000".into()), 1000),
             Path::new("/run/user/1000/tapis-agent/agent.sock")
         );
+    }
+
+    #[test]
+    fn profile_socket_is_beside_the_default_one() {
+        let base = PathBuf::from("/run/user/1/tapis-agent/agent.sock");
+        assert_eq!(
+            for_profile(base.clone(), Some("tacc")).unwrap(),
+            Path::new("/run/user/1/tapis-agent/profile-tacc.sock")
+        );
+        assert!(for_profile(base, Some("../x")).is_err());
     }
 
     #[test]

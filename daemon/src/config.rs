@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod layers;
+pub mod profiles;
 pub mod show;
 
 use serde::Deserialize;
@@ -139,6 +140,9 @@ pub struct ConfigFile {
     pub client_key_file: Option<PathBuf>,
     /// Keep `~/.tapis_tokens.json` fresh (true) or a given path fresh.
     pub export_token_file: Option<ExportSetting>,
+    /// `[profiles.NAME]` sections: more tenants or accounts served by the
+    /// same agent process (see [`layers`]). Not read by [`ConfigFile::apply`].
+    pub profiles: Option<std::collections::BTreeMap<String, ConfigFile>>,
 }
 
 /// `export_token_file = true` or `export_token_file = "/path"`.

@@ -17,6 +17,7 @@ pub mod generate;
 pub mod idle;
 pub mod jwt;
 pub mod listener;
+pub mod multi;
 pub mod paths;
 pub mod server;
 pub mod store;

@@ -103,7 +103,12 @@ fn init_tracing(level: &str) {
 }
 
 fn run(effective: Effective) -> anyhow::Result<()> {
-    let Effective { config, socket, .. } = effective;
+    let Effective {
+        config,
+        socket,
+        profiles,
+        ..
+    } = effective;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -112,6 +117,7 @@ fn run(effective: Effective) -> anyhow::Result<()> {
     rt.block_on(async {
         let (listener, place) = systemd::listen_or_bind(&socket)?;
         tracing::info!(socket = %place, "listening");
+        let profiles = tapis_agent::multi::Profiles::start(profiles)?;
         let status = format!("serving on {place}");
         tokio::spawn(systemd::watchdog());
         let shutdown = async {
@@ -122,6 +128,7 @@ fn run(effective: Effective) -> anyhow::Result<()> {
             systemd::notify_ready(&status);
         })
         .await?;
+        profiles.stop().await?;
         Ok(())
     })
 }

@@ -45,12 +45,16 @@ pub enum Tool {
 pub enum ConfigCmd {
     /// Print each setting, its effective value and where it came from
     /// (flag > environment > config file > default); secrets are redacted
-    #[command(after_help = "Example:\n  tapis-agent config show\n  \
+    #[command(after_help = "Examples:\n  tapis-agent config show\n  \
+        tapis-agent config show --profile tacc\n  \
         tapis-agent --base-url https://tacc.tapis.io config show --json | jq .values.base_url")]
     Show {
         /// One JSON document on stdout
         #[arg(long)]
         json: bool,
+        /// Show this `[profiles.NAME]` instead of the default profile
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
     },
 }
 
@@ -60,11 +64,22 @@ impl Tool {
     pub fn run(self, cmd: clap::Command, flags: &Flags) -> ExitCode {
         let mut out = std::io::stdout().lock();
         let result = match self {
-            Tool::Config(ConfigCmd::Show { json }) => {
-                match layers::resolve(flags, |v| std::env::var(v).ok()) {
-                    Ok(effective) if json => writeln!(out, "{}", show::json(&effective)),
-                    Ok(effective) => out.write_all(show::human(&effective).as_bytes()),
+            Tool::Config(ConfigCmd::Show { json, profile }) => {
+                let all = match layers::resolve(flags, |v| std::env::var(v).ok()) {
+                    Ok(all) => all,
                     Err(e) => return fail(&e),
+                };
+                let Some(e) = all.select(profile.as_deref()) else {
+                    let name = profile.unwrap_or_default();
+                    return fail(&format!(
+                        "no [profiles.{name}] in {}",
+                        all.config_file.display()
+                    ));
+                };
+                if json {
+                    writeln!(out, "{}", show::json(e, &all))
+                } else {
+                    out.write_all(show::human(e, &all).as_bytes())
                 }
             }
             Tool::Completions { shell } => {

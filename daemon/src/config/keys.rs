@@ -96,16 +96,32 @@ fn key_on_line(text: &str, line: usize) -> Option<&str> {
     Some(key.trim().trim_matches('"'))
 }
 
-/// The line on which each top-level key is set, for keys that are.
-pub fn lines_of_keys(text: &str) -> Vec<(&'static str, usize)> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, l)| {
-            let (k, _) = l.split_once('=')?;
-            let k = k.trim().trim_matches('"');
-            find(k).map(|key| (key.name, i + 1))
-        })
-        .collect()
+/// The line on which each key is set, for keys that are: top-level keys
+/// (`profile` `None`) or those of `[profiles.NAME]`.
+pub fn lines_of_keys(text: &str, profile: Option<&str>) -> Vec<(&'static str, usize)> {
+    let mut inside = profile.is_none();
+    let mut found = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            let header = header.split(']').next().unwrap_or_default();
+            let name = header
+                .trim()
+                .strip_prefix("profiles.")
+                .map(|n| n.trim().trim_matches('"'));
+            inside = profile.is_some() && name == profile;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some((k, _)) = line.split_once('=')
+            && let Some(key) = find(k.trim().trim_matches('"'))
+        {
+            found.push((key.name, i + 1));
+        }
+    }
+    found
 }
 
 /// Rewrites the TOML parser's error as `line N: <what>`, naming the key and
@@ -133,11 +149,6 @@ pub fn describe_error(text: &str, e: &toml::de::Error) -> String {
 }
 
 fn unknown_hint(name: &str) -> String {
-    if name == "profiles" {
-        return "; profiles are not supported yet: run one agent per tenant, each with \
-                its own --config, --socket and --state-dir"
-            .into();
-    }
     let close = KEYS
         .iter()
         .map(|k| (distance(name, k.name), k.name))
@@ -184,7 +195,10 @@ mod tests {
             "/c.toml: line 2: unknown key `cache_tll_secs` (did you mean `cache_ttl_secs`?)"
         );
         assert!(error("zzz = 1").contains("config show` lists the keys"));
-        assert!(error("[profiles.a]\nbase_url = \"x\"").contains("not supported yet"));
+        assert_eq!(
+            error("[profiles.a]\nretries = 1\nbase_ulr = \"x\""),
+            "/c.toml: line 3: unknown key `base_ulr` (did you mean `base_url`?)"
+        );
     }
 
     #[test]
@@ -237,7 +251,10 @@ mod tests {
 
     #[test]
     fn key_lines() {
-        let text = "# base_url = \"no\"\n\nusername = \"u\"\n retries=1\n";
-        assert_eq!(lines_of_keys(text), [("username", 3), ("retries", 4)]);
+        let text = "# base_url = \"no\"\n\nusername = \"u\"\n retries=1\n\
+                    [profiles.tacc]\ntenant = \"tacc\"\n[profiles.b]\nretries = 2\n";
+        assert_eq!(lines_of_keys(text, None), [("username", 3), ("retries", 4)]);
+        assert_eq!(lines_of_keys(text, Some("tacc")), [("tenant", 6)]);
+        assert_eq!(lines_of_keys(text, Some("b")), [("retries", 8)]);
     }
 }

@@ -1,7 +1,7 @@
 //! The effective configuration: flag > environment > file > default, with
 //! where each value came from.
 
-use super::{Config, ConfigError, ConfigFile, DEFAULT_BASE_URL, keys};
+use super::{Config, ConfigError, ConfigFile, DEFAULT_BASE_URL, keys, profiles};
 use crate::paths;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,7 +49,8 @@ impl fmt::Display for Source {
     }
 }
 
-/// Everything the agent binary runs with, and where each value came from.
+/// Everything the agent binary runs with, and where each value came from:
+/// the default profile, and the `[profiles.NAME]` served beside it.
 #[derive(Debug)]
 pub struct Effective {
     /// The agent's configuration.
@@ -62,6 +63,9 @@ pub struct Effective {
     pub config_file: PathBuf,
     /// Whether it exists.
     pub config_file_found: bool,
+    /// The other profiles (empty in a profile itself).
+    pub profiles: Vec<Effective>,
+    name: Option<String>,
     sources: BTreeMap<&'static str, Source>,
 }
 
@@ -69,6 +73,39 @@ impl Effective {
     /// Where `key` (a config key, or `socket`/`config`) came from.
     pub fn source(&self, key: &str) -> Source {
         self.sources.get(key).cloned().unwrap_or(Source::Default)
+    }
+
+    /// The profile's name; `None` for the default profile.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The default profile (`None`) or the profile called `name`.
+    pub fn select(&self, name: Option<&str>) -> Option<&Effective> {
+        match name {
+            None => Some(self),
+            Some(n) => self.profiles.iter().find(|p| p.name() == Some(n)),
+        }
+    }
+
+    /// A profile beside the default profile `base`.
+    pub(super) fn profile(
+        name: String,
+        config: Config,
+        socket: PathBuf,
+        base: &Effective,
+        sources: BTreeMap<&'static str, Source>,
+    ) -> Self {
+        Self {
+            config,
+            socket,
+            log_level: base.log_level.clone(),
+            config_file: base.config_file.clone(),
+            config_file_found: base.config_file_found,
+            profiles: Vec::new(),
+            name: Some(name),
+            sources,
+        }
     }
 }
 
@@ -99,9 +136,11 @@ pub fn resolve(
     };
     let mut config = Config::new(DEFAULT_BASE_URL, paths::default_state_dir());
     let mut log_level = "info".to_owned();
+    let mut sections = None;
     if let Some(text) = &text {
         let mut file = ConfigFile::parse(text, &config_file)?;
-        for (key, line) in keys::lines_of_keys(text) {
+        sections = file.profiles.take().filter(|p| !p.is_empty());
+        for (key, line) in keys::lines_of_keys(text, None) {
             sources.insert(key, Source::File(line));
         }
         if let Some(level) = file.log_level.take() {
@@ -166,14 +205,23 @@ pub fn resolve(
     }
     validate(&config, &log_level, &config_file, &sources)?;
     config.config_file = Some(config_file.clone());
-    Ok(Effective {
+    let mut effective = Effective {
         config,
         socket,
         log_level,
         config_file_found: text.is_some(),
         config_file,
+        profiles: Vec::new(),
+        name: None,
         sources,
-    })
+    };
+    if let (Some(text), Some(sections)) = (&text, sections) {
+        effective.profiles = profiles::resolve(text, &effective.config_file, sections, &effective)?;
+        for p in &effective.profiles {
+            validate(&p.config, &p.log_level, &p.config_file, &p.sources)?;
+        }
+    }
+    Ok(effective)
 }
 
 fn validate(

@@ -50,8 +50,9 @@ fn unset_means(key: &str) -> &'static str {
     }
 }
 
-/// The document printed by `config show --json`.
-pub fn json(e: &Effective) -> Value {
+/// The document printed by `config show --json` for profile `e` of `all`
+/// (`e` is `all` itself for the default profile).
+pub fn json(e: &Effective, all: &Effective) -> Value {
     let mut values = serde_json::Map::new();
     for key in KEYS {
         values.insert(
@@ -67,12 +68,19 @@ pub fn json(e: &Effective) -> Value {
         "config_file": path(&e.config_file),
         "config_file_found": e.config_file_found,
         "config_file_source": e.source("config").to_string(),
+        "profile": e.name(),
+        "profiles": profile_names(all),
         "values": values,
     })
 }
 
+/// Names of the profiles besides the default one.
+fn profile_names(all: &Effective) -> Vec<&str> {
+    all.profiles.iter().filter_map(Effective::name).collect()
+}
+
 /// The human form: one aligned `key value # source` line per setting.
-pub fn human(e: &Effective) -> String {
+pub fn human(e: &Effective, all: &Effective) -> String {
     let mut rows: Vec<(&str, String, String)> = KEYS
         .iter()
         .map(|key| {
@@ -97,9 +105,20 @@ pub fn human(e: &Effective) -> String {
         " (not found: defaults apply)"
     };
     let mut s = format!("# config file: {}{found}\n", e.config_file.display());
+    if let Some(name) = e.name() {
+        let _ = writeln!(s, "# profile: {name}");
+    }
     for (k, v, src) in rows {
         // Writing to a String cannot fail.
         let _ = writeln!(s, "{k:<kw$}  {v:<vw$}  # {src}");
+    }
+    let names = profile_names(all);
+    if e.name().is_none() && !names.is_empty() {
+        let _ = writeln!(
+            s,
+            "# also served: profiles {} (tapis-agent config show --profile NAME)",
+            names.join(", ")
+        );
     }
     s
 }
@@ -134,7 +153,7 @@ mod tests {
             ..Flags::default()
         };
         let e = resolve(&flags, |_| None).unwrap();
-        let text = human(&e);
+        let text = human(&e, &e);
         assert!(!text.contains("topsecretkey"), "{text}");
         for key in KEYS {
             assert!(text.contains(key.name), "{} missing:\n{text}", key.name);
@@ -142,7 +161,7 @@ mod tests {
         assert!(text.contains("https://flag.example"), "{text}");
         assert!(text.contains("# flag --base-url"), "{text}");
         assert!(text.contains("# file, line 3"), "{text}");
-        let doc = json(&e);
+        let doc = json(&e, &e);
         assert!(!doc.to_string().contains("topsecretkey"));
         assert_eq!(doc["values"]["client_key_file"]["value"], REDACTED);
         assert_eq!(doc["values"]["retries"]["value"], 1);
