@@ -135,7 +135,7 @@ impl TapisClient {
     pub async fn check(&self, token: &Secret, system: &str, user: &str) -> Result<(), TapisError> {
         let url = format!("{}/check", self.cred_url(system, user));
         self.call(Retry::Safe, |c| {
-            c.post(&url).header("X-Tapis-Token", token.expose())
+            c.post(&url).header("X-Tapis-Token", token_header(token))
         })
         .await
         .map(drop)
@@ -155,7 +155,7 @@ impl TapisClient {
         let url = self.url(&format!("/v3/systems/{}", encode(system)));
         let sys: System = self
             .call(Retry::Safe, |c| {
-                c.get(&url).header("X-Tapis-Token", token.expose())
+                c.get(&url).header("X-Tapis-Token", token_header(token))
             })
             .await?
             .result()?;
@@ -174,7 +174,7 @@ impl TapisClient {
         self.call(Retry::Never, |c| {
             c.post(&url)
                 .query(&[("createTmsKeys", "true")])
-                .header("X-Tapis-Token", token.expose())
+                .header("X-Tapis-Token", token_header(token))
                 .json(&json!({}))
         })
         .await
@@ -185,7 +185,7 @@ impl TapisClient {
     pub async fn remove(&self, token: &Secret, system: &str, user: &str) -> Result<(), TapisError> {
         let url = self.cred_url(system, user);
         self.call(Retry::Safe, |c| {
-            c.delete(&url).header("X-Tapis-Token", token.expose())
+            c.delete(&url).header("X-Tapis-Token", token_header(token))
         })
         .await
         .map(drop)
@@ -244,7 +244,7 @@ impl TapisClient {
         let url = self.url("/v3/oauth2/clients");
         self.call(Retry::Never, |c| {
             c.post(&url)
-                .header("X-Tapis-Token", token.expose())
+                .header("X-Tapis-Token", token_header(token))
                 .json(&json!({
                     "client_id": client.client_id,
                     "client_key": client.client_key.expose(),
@@ -314,6 +314,16 @@ impl TapisClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The token as a header value marked sensitive, so that no `Debug` of a
+/// request (reqwest, hyper) ever prints it. A token that is not a valid
+/// header value is sent empty: Tapis refuses it, and nothing echoes it.
+fn token_header(token: &Secret) -> reqwest::header::HeaderValue {
+    let mut value = reqwest::header::HeaderValue::from_str(token.expose())
+        .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+    value.set_sensitive(true);
+    value
 }
 
 fn is_pending(message: &str) -> bool {
@@ -400,6 +410,14 @@ mod tests {
             "designsafe.storage.default"
         );
         assert_eq!(encode("a/b?c"), "a%2Fb%3Fc");
+    }
+
+    #[test]
+    fn token_header_is_sensitive() {
+        let v = token_header(&Secret::new("eyJ.abc.def"));
+        assert!(v.is_sensitive());
+        assert_eq!(v, "eyJ.abc.def");
+        assert!(!format!("{v:?}").contains("abc"));
     }
 
     #[test]
