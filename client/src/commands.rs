@@ -12,11 +12,11 @@ use tapis_agent_proto::{Request, Response};
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
+    let profile = socket::profile(cli.global.profile.as_deref()).map_err(exit::usage)?;
     let path = socket::for_profile(
         socket::from_env(cli.global.socket.as_deref()),
-        cli.global.profile.as_deref(),
-    )
-    .map_err(exit::usage)?;
+        profile.as_deref(),
+    );
     let endpoint = Endpoint {
         path,
         timeout: Duration::from_secs(cli.global.timeout),
@@ -60,7 +60,7 @@ pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
             other => Err(unexpected(name, &other)),
         },
         Command::ExportTokenFile(a) => export(&endpoint, a),
-        Command::Doctor => Ok(doctor::run(&endpoint)),
+        Command::Doctor => Ok(doctor::run(&endpoint, profile.as_deref())),
         Command::Completions(a) => Ok(completions::completions(ui, a)),
         Command::Man(a) => completions::man(ui, a),
     }

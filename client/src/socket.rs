@@ -29,25 +29,34 @@ pub fn from_env(flag: Option<&Path>) -> PathBuf {
 /// Environment variable naming the profile, below `--profile` in precedence.
 pub const PROFILE_ENV: &str = "TAPIS_PROFILE";
 
-/// The socket of profile `name` (`--profile`, else `$TAPIS_PROFILE`):
-/// `profile-NAME.sock` beside the default socket, the agent's own rule.
-/// `Err` names what is wrong with the name.
-pub fn for_profile(socket: PathBuf, flag: Option<&str>) -> Result<PathBuf, String> {
+/// The profile asked for: `--profile`, else `$TAPIS_PROFILE` (empty counts
+/// as unset). `Err` says what is wrong with the name.
+pub fn profile(flag: Option<&str>) -> Result<Option<String>, String> {
     let env = std::env::var(PROFILE_ENV).ok().filter(|p| !p.is_empty());
     let Some(name) = flag.map(str::to_owned).or(env) else {
-        return Ok(socket);
+        return Ok(None);
     };
     let valid = !name.is_empty()
         && name.len() <= 32
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-    if !valid {
-        return Err(format!(
+    if valid {
+        Ok(Some(name))
+    } else {
+        Err(format!(
             "profile name {name:?}: use at most 32 letters, digits, '-' or '_'"
-        ));
+        ))
     }
-    Ok(socket.with_file_name(format!("profile-{name}.sock")))
+}
+
+/// The socket of profile `name`: `profile-NAME.sock` beside the default
+/// socket, the agent's own rule.
+pub fn for_profile(socket: PathBuf, name: Option<&str>) -> PathBuf {
+    match name {
+        Some(name) => socket.with_file_name(format!("profile-{name}.sock")),
+        None => socket,
+    }
 }
 
 /// Precedence rules, separated from the environment so they can be tested.
@@ -137,10 +146,12 @@ mod tests {
     fn profile_socket_is_beside_the_default_one() {
         let base = PathBuf::from("/run/user/1/tapis-agent/agent.sock");
         assert_eq!(
-            for_profile(base.clone(), Some("tacc")).unwrap(),
+            for_profile(base.clone(), Some("tacc")),
             Path::new("/run/user/1/tapis-agent/profile-tacc.sock")
         );
-        assert!(for_profile(base, Some("../x")).is_err());
+        assert_eq!(for_profile(base.clone(), None), base);
+        assert!(profile(Some("../x")).is_err());
+        assert_eq!(profile(Some("tacc")), Ok(Some("tacc".into())));
     }
 
     #[test]

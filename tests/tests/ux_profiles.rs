@@ -88,6 +88,44 @@ async fn one_agent_serves_two_profiles() {
         assert_eq!(cred_cmd(&s, &["token"], None).status.code(), Some(3));
         let bad = cred_cmd(&s, &["--profile", "../x", "status"], None);
         assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+
+        // doctor checks the profile's agent and the profile's config.
+        let doc = json(&cred_cmd(
+            &s,
+            &["--profile", "second", "doctor", "--json"],
+            None,
+        ));
+        let check = |name: &str| {
+            doc["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(check("config")["status"], "pass", "{doc}");
+        assert_eq!(check("login")["status"], "pass", "{doc}");
+        assert!(
+            check("state dir")["detail"]
+                .as_str()
+                .unwrap()
+                .contains("profiles/second"),
+            "{doc}"
+        );
+        let doc = json(&cred_cmd(
+            &s,
+            &["--profile", "nosuch", "doctor", "--json"],
+            None,
+        ));
+        assert_eq!(doc["checks"][0]["status"], "fail", "{doc}");
+        assert!(
+            doc["checks"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no [profiles.nosuch]"),
+            "{doc}"
+        );
     })
     .await;
     assert_eq!(first.control().calls("create_token"), 0);

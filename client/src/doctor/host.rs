@@ -54,9 +54,9 @@ fn run(mut cmd: Command) -> std::io::Result<(bool, String, String)> {
 }
 
 /// Whether the config file parses, as the agent reads it; on success also
-/// the agent's effective settings (`config show --json`). `file` is the file
-/// a running agent reported; else the default applies.
-pub fn config(file: Option<&Path>) -> (Check, Option<serde_json::Value>) {
+/// the agent's effective settings (`config show --json`) of `profile`.
+/// `file` is the file a running agent reported; else the default applies.
+pub fn config(file: Option<&Path>, profile: Option<&str>) -> (Check, Option<serde_json::Value>) {
     const NAME: &str = "config";
     let Some(agent) = agent_binary() else {
         return (
@@ -72,6 +72,9 @@ pub fn config(file: Option<&Path>) -> (Check, Option<serde_json::Value>) {
     cmd.args(["config", "show", "--json"]);
     if let Some(file) = file {
         cmd.arg("--config").arg(file);
+    }
+    if let Some(profile) = profile {
+        cmd.args(["--profile", profile]);
     }
     let (ok, out, err) = match run(cmd) {
         Ok(r) => r,

@@ -70,15 +70,18 @@ impl Check {
     }
 }
 
-/// Runs every check and renders the report. Exit 1 when any check failed.
-pub fn run(endpoint: &Endpoint) -> Rendered {
+/// Runs every check of the agent at `endpoint` (serving `profile`, when
+/// one was asked for) and renders the report. Exit 1 when any check failed.
+pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
     let now = time::now();
     let uid = effective_uid();
     let mut checks = Vec::new();
 
     // The agent is asked first (and reported third) so that the config
     // check reads the file the agent actually uses.
-    let mut connected = endpoint.connect();
+    // Agent::connect, not Endpoint::connect: the doctor looks and changes
+    // nothing, so it must not start an agent either.
+    let mut connected = Agent::connect(&endpoint.path, endpoint.timeout, endpoint.ui);
     let settings = match &mut connected {
         Ok(a) => match a.call(&Request::Settings) {
             Ok(Response::Settings(s)) => Some(s),
@@ -87,7 +90,7 @@ pub fn run(endpoint: &Endpoint) -> Rendered {
         Err(_) => None,
     };
     let agent_config = settings.as_ref().and_then(|s| s.config_file.as_deref());
-    let (config_check, effective) = host::config(agent_config.map(Path::new));
+    let (config_check, effective) = host::config(agent_config.map(Path::new), profile);
     checks.push(config_check);
     checks.push(files::socket_dir(&endpoint.path, uid));
     let mut agent = agent_check(endpoint, connected, &mut checks);
