@@ -190,6 +190,30 @@ async fn a_busy_state_directory_is_copied_or_refused() {
     let err = text(&out.stderr);
     assert!(err.contains("uses a copy of its login"), "{err}");
 
+    // The copy must never hold the refresh token (refreshing it would
+    // rotate the running agent's token away).
+    let cmd = exec(
+        &sandbox,
+        &[
+            "--state-dir",
+            &state,
+            "--",
+            "tapis-cred",
+            "--json",
+            "status",
+        ],
+    );
+    let out = blocking(move || run(cmd, None)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["login"]["has_refresh_token"], false, "{doc}");
+    assert!(matches!(
+        agent
+            .request(tapis_agent_proto::Request::Token { min_valid_secs: 60 })
+            .await,
+        tapis_agent_proto::Response::Token(_)
+    ));
+
     let cmd = exec(
         &sandbox,
         &["--private", "--state-dir", &state, "--", "true"],

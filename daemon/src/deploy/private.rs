@@ -53,8 +53,8 @@ impl PrivateAgent {
     /// When another agent holds the state directory and `snapshot_if_locked`
     /// is set, the agent runs on a copy of that state instead: the other
     /// agent's files are never written twice, and the command still gets
-    /// the stored login. What the copy learns (a new login, refreshed
-    /// tokens, cached credentials) is dropped with it.
+    /// the stored access token (never the refresh token, which only the
+    /// owner may rotate). What the copy learns is dropped with it.
     pub async fn start(mut config: Config, snapshot_if_locked: bool) -> Result<Self, StartError> {
         let dir = PrivateDir::create()
             .map_err(|e| StartError::new(format!("cannot create its directory: {e}")))?;
@@ -186,11 +186,25 @@ fn copy_state(from: &Path, to: &Path) -> io::Result<()> {
         if !entry.file_type()?.is_file() {
             continue;
         }
-        if let Some(bytes) = store::read_private(&entry.path())? {
+        if let Some(mut bytes) = store::read_private(&entry.path())? {
+            if text == "tokens.json" {
+                bytes = without_refresh_token(&bytes)?;
+            }
             store::write_atomic(&to.join(&name), &bytes)?;
         }
     }
     Ok(())
+}
+
+/// The copy must never refresh: Tapis rotates refresh tokens, so a refresh
+/// by the copy would invalidate the running agent's login. The copy keeps
+/// the access token only and stops being useful when it expires.
+fn without_refresh_token(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut tokens: crate::token::Tokens =
+        serde_json::from_slice(bytes).map_err(io::Error::other)?;
+    tokens.refresh = None;
+    tokens.refresh_expires_at = None;
+    serde_json::to_vec(&tokens).map_err(io::Error::other)
 }
 
 /// A directory only we can enter, removed with everything in it on drop.
