@@ -82,8 +82,12 @@ async fn refresh_failures_are_retried_while_the_old_token_serves() {
         Response::Token(g) => g,
         other => panic!("{other:?}"),
     };
+    // One more failure than a refresh's own retries (1 + 3 attempts): the
+    // first scheduled refresh fails as a whole and the error stays visible
+    // until the refresher's backoff (≥ 0.5 s) tries again and succeeds.
+    let attempts = 1 + a.config.retries;
     a.fake
-        .inject(Fault::new("create_token", FaultKind::status(503)).times(3));
+        .inject(Fault::new("create_token", FaultKind::status(503)).times(attempts + 1));
     // While refreshes fail, callers keep getting the still-valid token.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut saw_error_in_status = false;
