@@ -258,7 +258,21 @@ fn hostile_stream() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn arbitrary_byte_streams_never_crash_the_agent_and_it_keeps_serving() {
+    // In-process, a panicking connection task would only end that task;
+    // the release build aborts on panic. Count panics on the agent's
+    // runtime threads, so that one fails this test as it would crash the
+    // agent.
+    static AGENT_PANICS: AtomicU64 = AtomicU64::new(0);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        if thread.name() == Some("hostile-agent") {
+            AGENT_PANICS.fetch_add(1, Ordering::Relaxed);
+        }
+        previous(info);
+    }));
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("hostile-agent")
         .worker_threads(2)
         .enable_all()
         .build()
@@ -291,6 +305,11 @@ fn arbitrary_byte_streams_never_crash_the_agent_and_it_keeps_serving() {
         })?;
     });
     assert!(cases.load(Ordering::Relaxed) >= 96);
+    assert_eq!(
+        AGENT_PANICS.load(Ordering::Relaxed),
+        0,
+        "the agent panicked"
+    );
     rt.block_on(agent.shutdown());
 }
 
