@@ -75,9 +75,9 @@ async fn password_login_gets_a_refresh_token_through_its_own_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_token_is_refreshed_once_and_never_reaches_tapis() {
-    // 2 s tokens: after login, wait until the token is too short for a call.
+    // 4 s tokens: after login, wait until the token has expired.
     let fake = FakeConfig {
-        token_ttl: Duration::from_secs(2),
+        token_ttl: Duration::from_secs(4),
         ..FakeConfig::default()
     };
     let a = TestAgent::start_with(fake, |c| {
@@ -88,7 +88,7 @@ async fn expired_token_is_refreshed_once_and_never_reaches_tapis() {
     a.login().await;
     let logins = a.fake.calls("create_token");
     // Let the token run out (JWT expiry has one-second resolution).
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     let out = a.establish(&["stampede3"], false).await;
     assert_eq!(state_of(&out[0]), CredState::Created);
     assert_eq!(

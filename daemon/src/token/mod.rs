@@ -136,10 +136,12 @@ impl TokenManager {
     }
 
     /// A token for one upstream call: valid for at least a minute, or half
-    /// the token lifetime when Tapis issues shorter tokens than that.
+    /// the token lifetime when Tapis issues shorter tokens than that — but
+    /// at least 2 s, since expiry is counted in whole seconds and "1 s
+    /// left" may mean a few milliseconds.
     pub async fn token_for_call(&self) -> Result<TokenGrant, ErrorReply> {
         let lifetime = self.current().map(|t| t.lifetime()).unwrap_or(0);
-        let need = (lifetime / 2).clamp(1, CALL_MIN_VALID);
+        let need = (lifetime / 2).clamp(2, CALL_MIN_VALID);
         self.token(Duration::from_secs(need as u64)).await
     }
 
