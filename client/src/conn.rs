@@ -187,8 +187,14 @@ impl Agent {
             .write_all(&frame)
             .and_then(|()| self.stream.flush());
         wipe(&mut frame);
-        sent?;
-        let mut body = read_frame(&mut self.stream)?;
+        // An agent at its connection limit may have closed this (idle)
+        // connection with a "busy" answer just before the write: read it
+        // rather than report a lost agent.
+        let mut body = match (sent, read_frame(&mut self.stream)) {
+            (_, Ok(body)) => body,
+            (Err(e), Err(_)) => return Err(e.into()),
+            (Ok(()), Err(e)) => return Err(e),
+        };
         let answer = decode(&body);
         wipe(&mut body);
         answer
