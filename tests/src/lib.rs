@@ -1,4 +1,5 @@
-//! Fake Tapis server and test harness.
+//! Fake Tapis server, test harness and benchmarks.
 
+pub mod bench;
 pub mod fake;
 pub mod harness;

@@ -1,0 +1,462 @@
+//! The targets and the report: aligned markdown tables (printed and written
+//! to a file) and JSON.
+
+use super::Results;
+use super::stats::{Summary, fmt_bytes, fmt_us};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Marks the generated part of BENCHMARKS.md.
+pub const BEGIN_MARK: &str = "<!-- bench:begin -->";
+/// Ends it.
+pub const END_MARK: &str = "<!-- bench:end -->";
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One target of the issue and how the run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// Figure number.
+    pub figure: u8,
+    /// What is measured.
+    pub what: String,
+    /// The target.
+    pub target: String,
+    /// The measured value.
+    pub measured: String,
+    /// Met, missed, or not measured in this run.
+    pub met: Option<bool>,
+}
+
+fn target(figure: u8, what: &str, goal: &str, measured: String, met: Option<bool>) -> Target {
+    Target {
+        figure,
+        what: what.into(),
+        target: goal.into(),
+        measured,
+        met,
+    }
+}
+
+/// Checks the issue's targets against `r`.
+pub fn targets(r: &Results) -> Vec<Target> {
+    let p = &r.process;
+    let mut t = vec![
+        target(
+            1,
+            "`tapis-cred establish` (3 systems, warm) vs do-nothing binary",
+            "≤ 1.5×",
+            format!("{:.2}×", p.establish_vs_noop),
+            Some(p.establish_vs_noop <= 1.5),
+        ),
+        target(
+            1,
+            "`tapis-cred token` vs do-nothing binary",
+            "≤ 1.5×",
+            format!("{:.2}×", p.token_vs_noop),
+            Some(p.token_vs_noop <= 1.5),
+        ),
+        match p.seed_vs_establish {
+            Some(x) => target(
+                1,
+                "seed path vs `tapis-cred establish`",
+                "≥ 300× faster",
+                format!("{x:.0}× faster"),
+                Some(x >= 300.0),
+            ),
+            None => target(
+                1,
+                "seed path vs `tapis-cred establish`",
+                "≥ 300× faster",
+                "not measured".into(),
+                None,
+            ),
+        },
+    ];
+    for (name, s) in [
+        ("IPC cached establish", &r.ipc.cached_establish),
+        ("IPC token", &r.ipc.token),
+        ("IPC hello (new connection)", &r.ipc.hello),
+    ] {
+        t.push(target(
+            2,
+            name,
+            "p50 ≤ 30 µs, p99 ≤ 100 µs",
+            format!("p50 {}, p99 {}", fmt_us(s.median), fmt_us(s.p99)),
+            Some(s.median <= 30.0 && s.p99 <= 100.0),
+        ));
+    }
+    if let Some(l) = r.throughput.iter().find(|l| l.clients == 64) {
+        t.push(target(
+            3,
+            "cached establish, 64 clients",
+            "≥ 50,000 req/s",
+            format!(
+                "{:.0} req/s{}",
+                l.req_per_sec,
+                if l.errors.is_empty() {
+                    ""
+                } else {
+                    " (with errors)"
+                }
+            ),
+            Some(l.req_per_sec >= 50_000.0 && l.errors.is_empty()),
+        ));
+    }
+    let c = &r.coalescing;
+    for (what, b) in [
+        (
+            format!(
+                "{} concurrent cold establishes of 1 system",
+                c.one_system.clients_per_system
+            ),
+            &c.one_system,
+        ),
+        (
+            format!(
+                "{} systems × {} clients",
+                c.many_systems.systems, c.many_systems.clients_per_system
+            ),
+            &c.many_systems,
+        ),
+    ] {
+        t.push(target(
+            4,
+            &what,
+            "1/1/1 per system, all answered",
+            format!("{} per system", b.per_system()),
+            Some(b.exact()),
+        ));
+    }
+    let m = &r.memory;
+    t.push(target(
+        5,
+        "agent RSS idle",
+        "≤ 8 MiB",
+        fmt_bytes(m.idle),
+        Some(m.idle as f64 <= 8.0 * MIB),
+    ));
+    t.push(target(
+        5,
+        &format!("agent RSS with {} systems cached", m.cached_systems),
+        "≤ 32 MiB at 10,000",
+        fmt_bytes(m.cached),
+        (m.cached_systems >= 10_000).then_some(m.cached as f64 <= 32.0 * MIB),
+    ));
+    t
+}
+
+/// A markdown table with columns padded for reading in a terminal.
+#[derive(Debug, Default)]
+struct Table {
+    head: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(head: &[&str]) -> Self {
+        Table {
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    fn summary_row(&mut self, name: &str, s: &Summary) {
+        self.row(vec![
+            name.into(),
+            s.runs.to_string(),
+            fmt_us(s.median),
+            fmt_us(s.p90),
+            fmt_us(s.p99),
+            fmt_us(s.min),
+            fmt_us(s.max),
+        ]);
+    }
+
+    fn render(&self, out: &mut String) {
+        let cols = self.head.len();
+        let mut width = vec![3; cols];
+        for r in std::iter::once(&self.head).chain(&self.rows) {
+            for (w, c) in width.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |out: &mut String, cells: &[String]| {
+            out.push('|');
+            for (c, w) in cells.iter().zip(&width) {
+                let pad = w - c.chars().count();
+                let _ = write!(out, " {c}{} |", " ".repeat(pad));
+            }
+            out.push('\n');
+        };
+        line(out, &self.head);
+        let rule: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
+        line(out, &rule);
+        for r in &self.rows {
+            line(out, r);
+        }
+        out.push('\n');
+    }
+}
+
+const STATS_HEAD: [&str; 7] = ["measurement", "runs", "median", "p90", "p99", "min", "max"];
+
+/// The report as markdown: the part of BENCHMARKS.md between the marks.
+pub fn markdown(r: &Results) -> String {
+    let mut o = String::new();
+    let m = &r.machine;
+    let _ = writeln!(o, "Produced by `{}` (mode `{}`).\n", r.command, r.plan.mode);
+    let mut t = Table::new(&["machine", ""]);
+    for (k, v) in [
+        ("CPU", format!("{} × {}", m.cores, m.cpu_model)),
+        ("kernel", m.kernel.clone()),
+        ("memory", format!("{} MiB", m.mem_total_mib)),
+        (
+            "load average (1/5/15 min)",
+            format!("start {}, end {}", m.load_start, m.load_end),
+        ),
+        ("rustc", m.rustc.clone()),
+        ("profile", m.profile.clone()),
+        ("git revision", m.git_rev.clone()),
+        ("started", m.started_at.clone()),
+        ("duration", format!("{:.0} s", r.total_secs)),
+    ] {
+        t.row(vec![k.into(), v]);
+    }
+    t.render(&mut o);
+
+    o.push_str("### Targets\n\n");
+    let mut t = Table::new(&["fig.", "measurement", "target", "measured", "met"]);
+    for x in &r.targets {
+        t.row(vec![
+            x.figure.to_string(),
+            x.what.clone(),
+            x.target.clone(),
+            x.measured.clone(),
+            match x.met {
+                Some(true) => "yes".into(),
+                Some(false) => "**no**".into(),
+                None => "n/a".into(),
+            },
+        ]);
+    }
+    t.render(&mut o);
+
+    let p = &r.process;
+    o.push_str("### 1. Client process wall time (spawn to exit)\n\n");
+    let mut t = Table::new(&STATS_HEAD);
+    t.summary_row("do-nothing Rust binary (`noop`)", &p.noop);
+    t.summary_row(
+        "`tapis-cred establish stampede3 ls6 frontera`",
+        &p.establish,
+    );
+    t.summary_row("`tapis-cred token`", &p.token);
+    if let Some(s) = &p.seed {
+        t.summary_row("seed: python3 + tapipy `establish_tms_credentials` ×3", s);
+    }
+    t.render(&mut o);
+    let _ = writeln!(
+        o,
+        "Ratios of medians: establish / noop = {:.2}×, token / noop = {:.2}×{}.",
+        p.establish_vs_noop,
+        p.token_vs_noop,
+        p.seed_vs_establish
+            .map(|x| format!(", seed / establish = {x:.0}×"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "Upstream calls during all `tapis-cred` runs: {}.",
+        p.agent_upstream_calls
+    );
+    match (&p.seed_skipped, &p.tapipy_version) {
+        (Some(why), _) => {
+            let _ = writeln!(o, "Seed path not measured: {why}.");
+        }
+        (None, Some(v)) => {
+            let calls: Vec<String> = p
+                .seed_calls_per_run
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "Seed path: tapipy {v}, warm token file; upstream calls per run: {}.",
+                calls.join(", ")
+            );
+        }
+        (None, None) => {}
+    }
+    o.push('\n');
+
+    o.push_str("### 2. IPC round trip (blocking client in the bench process)\n\n");
+    let mut t = Table::new(&STATS_HEAD);
+    t.summary_row("hello, first frame on a new connection", &r.ipc.hello);
+    t.summary_row("connect + hello", &r.ipc.connect_hello);
+    t.summary_row(
+        "cached establish, 1 system (open connection)",
+        &r.ipc.cached_establish,
+    );
+    t.summary_row("token (open connection)", &r.ipc.token);
+    t.summary_row(
+        "floor: the establish frame echoed by a bare thread (socket pair)",
+        &r.ipc.echo_floor,
+    );
+    t.render(&mut o);
+
+    o.push_str("### 3. Throughput: cached establish, closed loop\n\n");
+    let mut t = Table::new(&[
+        "clients", "answered", "seconds", "req/s", "p50", "p90", "p99", "max", "errors",
+    ]);
+    for l in &r.throughput {
+        t.row(vec![
+            l.clients.to_string(),
+            l.requests.to_string(),
+            format!("{:.2}", l.seconds),
+            format!("{:.0}", l.req_per_sec),
+            fmt_us(l.latency.median),
+            fmt_us(l.latency.p90),
+            fmt_us(l.latency.p99),
+            fmt_us(l.latency.max),
+            if l.errors.is_empty() {
+                "0".into()
+            } else {
+                l.errors
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ]);
+    }
+    t.render(&mut o);
+
+    o.push_str("### 4. Coalescing: concurrent cold establishes → upstream calls\n\n");
+    let mut t = Table::new(&[
+        "burst",
+        "check",
+        "getSystem",
+        "create",
+        "per system",
+        "answers",
+        "wall",
+    ]);
+    for b in [&r.coalescing.one_system, &r.coalescing.many_systems] {
+        let answers: Vec<String> = b.answers.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        t.row(vec![
+            format!("{} system(s) × {} clients", b.systems, b.clients_per_system),
+            b.check.to_string(),
+            b.get_system.to_string(),
+            b.create.to_string(),
+            b.per_system(),
+            answers.join(", "),
+            format!("{:.1} ms", b.wall_ms),
+        ]);
+    }
+    t.render(&mut o);
+
+    let mem = &r.memory;
+    o.push_str("### 5. Agent memory (separate process, /proc/PID/status)\n\n");
+    let mut t = Table::new(&["state", "RSS"]);
+    t.row(vec![
+        "started, not logged in".into(),
+        fmt_bytes(mem.started),
+    ]);
+    t.row(vec![
+        "idle: logged in, 3 systems cached".into(),
+        fmt_bytes(mem.idle),
+    ]);
+    t.row(vec![
+        format!(
+            "peak (VmHWM) during the {}-client run{}",
+            mem.peak_level,
+            if mem.peak_reset {
+                ""
+            } else {
+                " (peak since start)"
+            }
+        ),
+        fmt_bytes(mem.peak_clients),
+    ]);
+    t.row(vec![
+        format!(
+            "after caching {} systems (filled in {:.1} s)",
+            mem.cached_systems, mem.fill_secs
+        ),
+        fmt_bytes(mem.cached),
+    ]);
+    t.row(vec![
+        format!(
+            "restarted on that state: {} systems in the cache file, no per-system tasks",
+            mem.cached_systems
+        ),
+        fmt_bytes(mem.restarted),
+    ]);
+    t.render(&mut o);
+
+    let c = &r.cold;
+    o.push_str("### 6. Cold path: establish of a missing credential\n\n");
+    let mut t = Table::new(&STATS_HEAD);
+    t.summary_row("through the agent (`establish --fresh`)", &c.agent);
+    t.summary_row(
+        "direct: check 401 + getSystem + create (reqwest)",
+        &c.direct,
+    );
+    t.summary_row("added by the agent (paired difference)", &c.added);
+    t.render(&mut o);
+    let _ = writeln!(
+        o,
+        "Upstream calls per agent run: {:.2}.\n",
+        c.agent_calls_per_run
+    );
+
+    o.push_str("### 7. Binary sizes (release profile: `strip = true`, thin LTO)\n\n");
+    let mut t = Table::new(&["binary", "bytes", "size", "stripped"]);
+    for s in &r.sizes {
+        t.row(vec![
+            format!("`{}`", s.name),
+            s.bytes.to_string(),
+            fmt_bytes(s.bytes),
+            if s.stripped { "yes" } else { "no" }.into(),
+        ]);
+    }
+    t.render(&mut o);
+    let _ = writeln!(
+        o,
+        "Agent config during the run:\n\n```toml\n{}```",
+        r.agent_config
+    );
+    o
+}
+
+/// Replaces the text between [`BEGIN_MARK`] and [`END_MARK`] in `doc`.
+pub fn splice(doc: &str, generated: &str) -> Option<String> {
+    let start = doc.find(BEGIN_MARK)? + BEGIN_MARK.len();
+    let end = start + doc[start..].find(END_MARK)?;
+    Some(format!(
+        "{}\n{}\n{}",
+        &doc[..start],
+        generated.trim_end(),
+        &doc[end..]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splices_between_marks() {
+        let doc = format!("intro\n{BEGIN_MARK}\nold\n{END_MARK}\nafter\n");
+        let new = splice(&doc, "new table\n").unwrap();
+        assert_eq!(
+            new,
+            format!("intro\n{BEGIN_MARK}\nnew table\n{END_MARK}\nafter\n")
+        );
+        assert!(splice("no marks", "x").is_none());
+    }
+}
