@@ -184,18 +184,21 @@ async fn run(ctx: Arc<Ctx>, user: String, system: String, mut rx: mpsc::Receiver
                 // Closing the batch: whoever arrives from now on queues anew.
                 let waiters = lock(&batch.waiters).take().unwrap_or_default();
                 let fresh = batch.fresh.load(std::sync::atomic::Ordering::Relaxed);
-                let op = ops::establish(&ctx, &user, &system, fresh);
+                // Operations are boxed: an idle actor then holds a few hundred
+                // bytes instead of the largest operation's state (~4 KB), which
+                // adds up with thousands of systems.
+                let op = Box::pin(ops::establish(&ctx, &user, &system, fresh));
                 let result = bounded(&ctx, "establish", &system, op).await;
                 for w in waiters {
                     let _ = w.send(result.clone());
                 }
             }
             Msg::Check { fresh, reply } => {
-                let op = ops::check(&ctx, &user, &system, fresh);
+                let op = Box::pin(ops::check(&ctx, &user, &system, fresh));
                 let _ = reply.send(bounded(&ctx, "check", &system, op).await);
             }
             Msg::Revoke { reply } => {
-                let op = ops::revoke(&ctx, &user, &system);
+                let op = Box::pin(ops::revoke(&ctx, &user, &system));
                 let _ = reply.send(bounded(&ctx, "revoke", &system, op).await);
             }
         }
