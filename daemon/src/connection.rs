@@ -130,7 +130,7 @@ pub async fn serve(
             continue;
         }
         let request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("request", conn, request_id, kind = kind(&req));
+        let span = tracing::debug_span!("request", conn, request_id, kind = kind(&req));
         let answer = agent.handle(req).instrument(span).await;
         if let Err(e) = reply(&stream, agent.config.write_timeout, &answer).await {
             tracing::debug!(conn, error = %e, "cannot send the answer");
