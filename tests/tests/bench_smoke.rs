@@ -27,7 +27,7 @@ fn every_figure_runs_with_tiny_counts() {
     assert_eq!(c.one_system.per_system(), "1/1/1", "{:?}", c.one_system);
     assert_eq!(c.many_systems.per_system(), "1/1/1", "{:?}", c.many_systems);
     assert_eq!(results.cold.agent_calls_per_run, 3.0);
-    assert!(results.memory.idle > 0 && results.memory.cached > 0);
+    assert!(results.memory.idle.rss > 0 && results.memory.cached.anon > 0);
     assert_eq!(results.sizes.len(), 3);
 
     let md = report::markdown(&results);

@@ -4,6 +4,7 @@
 use super::client::SyncClient;
 use crate::harness::{PASSWORD, USER};
 use anyhow::{Context as _, bail, ensure};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,12 +26,15 @@ pub struct AgentProcess {
 }
 
 /// Resident memory of a process, from `/proc/PID/status`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Memory {
     /// `VmRSS`, bytes.
     pub rss: u64,
     /// `VmHWM` (peak RSS since start or the last reset), bytes.
     pub hwm: u64,
+    /// `RssAnon`: the anonymous part of `rss` (heap, stacks), bytes; the
+    /// rest is mapped files (the binary, libc), clean and shareable.
+    pub anon: u64,
 }
 
 impl AgentProcess {
@@ -144,6 +148,7 @@ impl AgentProcess {
         Ok(Memory {
             rss: field("VmRSS:")?,
             hwm: field("VmHWM:")?,
+            anon: field("RssAnon:")?,
         })
     }
 

@@ -45,6 +45,9 @@ impl Bins {
     }
 
     /// Builds the three binaries with cargo, into this profile directory.
+    /// The agent and the client are built on their own, as users build
+    /// them: built together with this crate, cargo would unify their
+    /// dependencies' features with the test server's and change them.
     pub fn build(&self) -> anyhow::Result<()> {
         let target_dir = self.dir.parent().context("profile dir without a parent")?;
         let profile = if cfg!(debug_assertions) {
@@ -53,32 +56,19 @@ impl Bins {
             "release"
         };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--profile", profile, "--target-dir"])
-            .arg(target_dir)
-            .args([
-                "-p",
-                "tapis-agent",
-                "-p",
-                "tapis-cred",
-                "-p",
-                "tapis-agent-tests",
-            ])
-            .args([
-                "--bin",
-                "tapis-agent",
-                "--bin",
-                "tapis-cred",
-                "--bin",
-                "noop",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .context("running cargo build")?;
-        ensure!(
-            status.success(),
-            "cargo build of the measured binaries failed"
-        );
+        for packages in [
+            &["-p", "tapis-agent", "-p", "tapis-cred"][..],
+            &["-p", "tapis-agent-tests", "--bin", "noop"][..],
+        ] {
+            let status = Command::new(&cargo)
+                .args(["build", "--quiet", "--profile", profile, "--target-dir"])
+                .arg(target_dir)
+                .args(packages)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .context("running cargo build")?;
+            ensure!(status.success(), "cargo build {packages:?} failed");
+        }
         Ok(())
     }
 

@@ -22,7 +22,7 @@ pub mod throughput;
 
 use crate::fake::{CredFixture, FakeConfig, FakeTapis};
 use crate::harness::USER;
-use agent::AgentProcess;
+use agent::{AgentProcess, Memory};
 use anyhow::Context as _;
 use bins::{BinSize, Bins};
 use coalesce::Burst;
@@ -138,10 +138,10 @@ pub struct Options {
 /// Figure 5.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryResults {
-    /// RSS right after start (not logged in), bytes.
-    pub started: u64,
-    /// RSS logged in with 3 systems cached and no clients, bytes.
-    pub idle: u64,
+    /// Right after start (not logged in).
+    pub started: Memory,
+    /// Logged in with 3 systems cached and no clients.
+    pub idle: Memory,
     /// Peak RSS during the largest throughput level, bytes.
     pub peak_clients: u64,
     /// Clients in that level.
@@ -151,11 +151,11 @@ pub struct MemoryResults {
     pub peak_reset: bool,
     /// Systems cached for `cached`.
     pub cached_systems: usize,
-    /// RSS after caching them, bytes.
-    pub cached: u64,
-    /// RSS of the agent restarted on the same state (the cache loaded from
-    /// disk, no per-system tasks yet), bytes.
-    pub restarted: u64,
+    /// After caching them.
+    pub cached: Memory,
+    /// The agent restarted on the same state (the cache loaded from disk,
+    /// no per-system tasks yet).
+    pub restarted: Memory,
     /// How long establishing them took, seconds.
     pub fill_secs: f64,
 }
@@ -232,11 +232,11 @@ pub fn run(opts: &Options) -> anyhow::Result<Results> {
         plan.connections()
     );
     let mut agent = AgentProcess::start(&opts.bins.agent, &base_url, &agent_config)?;
-    let mem_started = agent.memory()?.rss;
+    let mem_started = agent.memory()?;
     agent.login()?;
     let systems: Vec<String> = process::SYSTEMS.iter().map(|s| s.to_string()).collect();
     agent.client()?.establish(&systems, false)?;
-    let mem_idle = agent.memory()?.rss;
+    let mem_idle = agent.memory()?;
 
     progress("1/7 client processes");
     let work = tempfile::tempdir()?;
@@ -300,9 +300,9 @@ pub fn run(opts: &Options) -> anyhow::Result<Results> {
         fake.set_credential(USER, s, CredFixture::Present);
     }
     let fill = memory::fill(&agent.socket, fill_systems).context("figure 5")?;
-    let cached = agent.memory()?.rss;
+    let cached = agent.memory()?;
     agent.restart().context("figure 5, restart")?;
-    let restarted = agent.memory()?.rss;
+    let restarted = agent.memory()?;
     let one_cached = agent
         .client()?
         .call(&client::establish(&systems[..1], false))?;
