@@ -212,12 +212,26 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// Waits until something accepts connections on `socket`.
+/// Waits until the agent on `socket` answers a hello. A connect alone is not
+/// enough: the kernel queues connections as soon as the socket is bound,
+/// before the agent has loaded its state and started accepting.
 pub async fn wait_for_socket(socket: &Path) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if UnixStream::connect(socket).await.is_ok() {
-            return;
+        if let Ok(mut stream) = UnixStream::connect(socket).await {
+            let hello = Request::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                client_version: "test".into(),
+            };
+            let answered = tokio::time::timeout(Duration::from_secs(2), async {
+                write_frame_async(&mut stream, &hello).await.ok()?;
+                let body = read_frame_async(&mut stream).await.ok()?;
+                decode::<Response>(&body).ok()
+            })
+            .await;
+            if let Ok(Some(Response::Hello { .. })) = answered {
+                return;
+            }
         }
         assert!(
             tokio::time::Instant::now() < deadline,
