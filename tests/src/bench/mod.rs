@@ -108,6 +108,24 @@ impl Plan {
         }
     }
 
+    /// Shrinks the bursts to what the open-file limit allows: the bench holds
+    /// one socket per client and the agent (which inherits the limit) one
+    /// per connection. Returns a note when it had to.
+    fn fit_open_files(&mut self, limit: usize) -> Option<String> {
+        const SPARE: usize = 128;
+        let most = limit.saturating_sub(SPARE).max(16);
+        let wanted = (self.coalesce_one, self.coalesce_per_system);
+        self.coalesce_one = self.coalesce_one.min(most);
+        let per_system = most / self.coalesce_systems.max(1);
+        self.coalesce_per_system = self.coalesce_per_system.min(per_system.max(1));
+        (wanted != (self.coalesce_one, self.coalesce_per_system)).then(|| {
+            format!(
+                "open-file limit {limit}: bursts cut to {} and {} × {} clients (raise it with ulimit -n)",
+                self.coalesce_one, self.coalesce_systems, self.coalesce_per_system
+            )
+        })
+    }
+
     /// Connections the agent must accept at once.
     fn connections(&self) -> usize {
         let largest = [
@@ -203,7 +221,11 @@ pub struct Results {
 /// Runs every figure. Progress goes to stderr.
 pub fn run(opts: &Options) -> anyhow::Result<Results> {
     let started = Instant::now();
-    let plan = &opts.plan;
+    let mut plan = opts.plan.clone();
+    if let Some(note) = plan.fit_open_files(open_file_limit()) {
+        progress(&note);
+    }
+    let plan = &plan;
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut machine = Machine::probe(&repo);
     opts.bins.check()?;
@@ -350,6 +372,36 @@ pub fn run(opts: &Options) -> anyhow::Result<Results> {
     Ok(results)
 }
 
+/// The soft limit on open files, from `/proc/self/limits` (generous when
+/// unreadable).
+fn open_file_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|soft| soft.parse().ok())
+        })
+        .unwrap_or(usize::MAX)
+}
+
 fn progress(what: &str) {
     eprintln!("bench: {what}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_fit_the_open_file_limit() {
+        let mut plan = Plan::all();
+        assert!(plan.fit_open_files(20_000).is_none());
+        assert_eq!((plan.coalesce_one, plan.coalesce_per_system), (1000, 10));
+        let note = plan.fit_open_files(1024).expect("a note");
+        assert_eq!((plan.coalesce_one, plan.coalesce_per_system), (896, 8));
+        assert!(note.contains("1024"), "{note}");
+    }
 }
