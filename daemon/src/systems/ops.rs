@@ -5,21 +5,30 @@ use crate::errors::{self, login_required};
 use crate::tapis::TapisError;
 use std::future::Future;
 use tapis_agent_proto::{CredState, ErrorKind, ErrorReply, Secret, TokenGrant};
+use tokio::sync::SemaphorePermit;
 
 /// The answer for one system: a state and whether it came from the cache.
 pub type OpResult = Result<(CredState, bool), ErrorReply>;
 
-/// Holds the token for one operation and swaps it once if Tapis refuses it.
+/// One operation's turn upstream: a slot of the bounded upstream work and
+/// the token, swapped once if Tapis refuses it.
 struct Session<'a> {
     ctx: &'a Ctx,
+    _slot: SemaphorePermit<'a>,
     token: TokenGrant,
     renewed: bool,
 }
 
 impl<'a> Session<'a> {
     async fn start(ctx: &'a Ctx) -> Result<Self, ErrorReply> {
+        let slot = ctx
+            .upstream
+            .acquire()
+            .await
+            .map_err(|_| errors::internal("upstream slots"))?;
         Ok(Self {
             ctx,
+            _slot: slot,
             token: ctx.tokens.token_for_call().await?,
             renewed: false,
         })
@@ -50,27 +59,48 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Ensures credentials exist: cache, check, and create when missing.
-pub async fn establish(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpResult {
+/// What establish and check learn first: the cache's answer or Tapis's
+/// `present`, else the session and how the check failed.
+enum Look<'a> {
+    Present { cached: bool },
+    CheckFailed(Session<'a>, TapisError),
+}
+
+async fn look<'a>(
+    ctx: &'a Ctx,
+    user: &str,
+    system: &str,
+    fresh: bool,
+) -> Result<Look<'a>, ErrorReply> {
     if !fresh && ctx.cache.present_within(user, system, ctx.config.cache_ttl) {
-        return Ok((CredState::Present, true));
+        return Ok(Look::Present { cached: true });
     }
-    let _slot = ctx.upstream.acquire().await;
     let mut s = Session::start(ctx).await?;
-    let replacing = match s
+    match s
         .run(|t| async move { ctx.tapis.check(&t, system, user).await })
         .await?
     {
         Ok(()) => {
             ctx.cache.set_present(user, system);
-            return Ok((CredState::Present, false));
+            Ok(Look::Present { cached: false })
         }
-        Err(TapisError::CredNotFound) => false,
-        Err(TapisError::CredRejected(why)) => {
+        Err(e) => Ok(Look::CheckFailed(s, e)),
+    }
+}
+
+/// Ensures credentials exist: cache, check, and create when missing.
+pub async fn establish(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpResult {
+    let (mut s, failure) = match look(ctx, user, system, fresh).await? {
+        Look::Present { cached } => return Ok((CredState::Present, cached)),
+        Look::CheckFailed(s, e) => (s, e),
+    };
+    let replacing = match failure {
+        TapisError::CredNotFound => false,
+        TapisError::CredRejected(why) => {
             tracing::warn!(%why, "stored credentials are rejected; creating new ones");
             true
         }
-        Err(e) => {
+        e => {
             ctx.cache.remove(user, system);
             return Err(errors::from_tapis(&format!("check {system}"), &e));
         }
@@ -136,23 +166,15 @@ pub async fn establish(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpRe
 
 /// Reports the state without changing anything at Tapis.
 pub async fn check(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpResult {
-    if !fresh && ctx.cache.present_within(user, system, ctx.config.cache_ttl) {
-        return Ok((CredState::Present, true));
-    }
-    let _slot = ctx.upstream.acquire().await;
-    let mut s = Session::start(ctx).await?;
-    let state = match s
-        .run(|t| async move { ctx.tapis.check(&t, system, user).await })
-        .await?
-    {
-        Ok(()) => {
-            ctx.cache.set_present(user, system);
-            return Ok((CredState::Present, false));
-        }
-        Err(TapisError::CredNotFound) => CredState::Missing,
-        Err(TapisError::CredRejected(_)) => CredState::Rejected,
-        Err(TapisError::CredConnFail(_)) => CredState::HostUnreachable,
-        Err(e) => return Err(errors::from_tapis(&format!("check {system}"), &e)),
+    let failure = match look(ctx, user, system, fresh).await? {
+        Look::Present { cached } => return Ok((CredState::Present, cached)),
+        Look::CheckFailed(_, e) => e,
+    };
+    let state = match failure {
+        TapisError::CredNotFound => CredState::Missing,
+        TapisError::CredRejected(_) => CredState::Rejected,
+        TapisError::CredConnFail(_) => CredState::HostUnreachable,
+        e => return Err(errors::from_tapis(&format!("check {system}"), &e)),
     };
     ctx.cache.remove(user, system);
     Ok((state, false))
@@ -160,7 +182,6 @@ pub async fn check(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpResult
 
 /// Removes credentials (idempotent at Tapis) and forgets the cache entry.
 pub async fn revoke(ctx: &Ctx, user: &str, system: &str) -> OpResult {
-    let _slot = ctx.upstream.acquire().await;
     let mut s = Session::start(ctx).await?;
     ctx.cache.remove(user, system);
     s.run(|t| async move { ctx.tapis.remove(&t, system, user).await })
