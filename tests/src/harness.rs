@@ -305,3 +305,11 @@ pub fn error_of(o: &SystemOutcome) -> &tapis_agent_proto::ErrorReply {
         Outcome::Ok(s) => panic!("{}: expected an error, got {s:?}", o.system),
     }
 }
+
+/// An HTTP client for talking to the fake Tapis directly from a test.
+pub fn fake_http() -> reqwest::Client {
+    // reqwest is built without a bundled crypto provider; plain http to
+    // loopback needs none, but the builder insists on one being installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

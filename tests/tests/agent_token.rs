@@ -106,8 +106,7 @@ async fn expired_token_is_refreshed_once_and_never_reaches_tapis() {
 /// Revokes `token` at the fake: afterwards the fake's JWT filter answers
 /// 401 `TAPIS_SECURITY_JWT_REVOKED` in plain text, as the live one does.
 async fn revoke_at_fake(a: &TestAgent, token: &str) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let resp = reqwest::Client::new()
+    let resp = tapis_agent_tests::harness::fake_http()
         .post(format!("{}/v3/oauth2/tokens/revoke", a.fake.base_url()))
         .json(&serde_json::json!({ "token": token }))
         .send()

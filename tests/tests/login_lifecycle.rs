@@ -301,8 +301,7 @@ async fn logout_revokes_at_tapis_and_leaves_no_token_on_disk() {
     assert!(state.join("client.json").exists(), "client kept");
     assert!(matches!(login_state(&a).await, LoginState::LoggedOut));
     // The old token is dead at Tapis too.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let resp = reqwest::Client::new()
+    let resp = tapis_agent_tests::harness::fake_http()
         .get(format!("{}/v3/systems/ls6", a.fake.base_url()))
         .header("X-Tapis-Token", g.access_token.expose())
         .send()
@@ -346,8 +345,7 @@ async fn a_forgotten_client_is_replaced_at_login() {
     let Response::Token(g) = token(&a, 1).await else {
         panic!()
     };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let resp = reqwest::Client::new()
+    let resp = tapis_agent_tests::harness::fake_http()
         .delete(format!("{}/v3/oauth2/clients/{id}", a.fake.base_url()))
         .header("X-Tapis-Token", g.access_token.expose())
         .send()
