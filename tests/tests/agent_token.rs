@@ -103,8 +103,19 @@ async fn expired_token_is_refreshed_once_and_never_reaches_tapis() {
     a.shutdown().await;
 }
 
-/// Revokes `token` at the fake: afterwards the fake's JWT filter answers
-/// 401 `TAPIS_SECURITY_JWT_REVOKED` in plain text, as the live one does.
+/// An agent against a fake that enforces revocation. The live services do
+/// not, but a revoked token is the simplest way to make the JWT filter refuse
+/// a token that has not expired.
+async fn agent_enforcing_revocation() -> TestAgent {
+    let fake = FakeConfig {
+        enforce_revocation: true,
+        ..FakeConfig::default()
+    };
+    TestAgent::start_with(fake, |_| {}).await
+}
+
+/// Revokes `token` at a fake that enforces revocation: afterwards its JWT
+/// filter answers 401 `TAPIS_SECURITY_JWT_REVOKED` in plain text.
 async fn revoke_at_fake(a: &TestAgent, token: &str) {
     let resp = tapis_agent_tests::harness::fake_http()
         .post(format!("{}/v3/oauth2/tokens/revoke", a.fake.base_url()))
@@ -124,7 +135,7 @@ async fn current_token(a: &TestAgent) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_401_is_never_read_as_missing_credentials() {
-    let a = TestAgent::start().await;
+    let a = agent_enforcing_revocation().await;
     a.login().await;
     a.fake
         .set_credential(USER, "ls6", tapis_agent_tests::fake::CredFixture::Present);
@@ -145,7 +156,7 @@ async fn jwt_401_is_never_read_as_missing_credentials() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_token_without_refresh_is_login_required_not_create() {
-    let a = TestAgent::start().await;
+    let a = agent_enforcing_revocation().await;
     let imported = a.fake.mint_access_token(USER, Duration::from_secs(3600));
     let resp = a
         .request(Request::Login(LoginMethod::ImportToken {

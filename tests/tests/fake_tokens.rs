@@ -142,13 +142,38 @@ async fn login_errors_are_json_envelopes() {
 }
 
 #[tokio::test]
-async fn client_login_gets_a_refresh_token_that_rotates() {
+async fn refresh_tokens_are_not_rotated_by_default() {
     let Session {
         fake,
         http,
         base,
         token,
     } = session().await;
+    let (id, key) = make_client(&http, &fake, &token, "agent-1").await;
+    let reply = password_login(&http, &base, USER, PASSWORD, Some((&id, &key))).await;
+    let first = refresh_token_of(&reply);
+    let refreshed = refresh(&http, &fake, Some((&id, &key)), &first).await;
+    refreshed.expect_envelope(201, "AUTH_TOKEN_CREATED");
+    assert_ne!(refresh_token_of(&refreshed), first);
+    // Like the live Authenticator: the used refresh token still works.
+    refresh(&http, &fake, Some((&id, &key)), &first)
+        .await
+        .expect_envelope(201, "AUTH_TOKEN_CREATED");
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_login_gets_a_refresh_token_that_rotates() {
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session_with(FakeConfig {
+        rotate_refresh_tokens: true,
+        ..FakeConfig::default()
+    })
+    .await;
     let (id, key) = make_client(&http, &fake, &token, "agent-1").await;
 
     let reply = password_login(&http, &base, USER, PASSWORD, Some((&id, &key))).await;
@@ -402,13 +427,44 @@ async fn device_flow_waits_for_approval() {
 }
 
 #[tokio::test]
-async fn revoked_tokens_are_refused() {
+async fn revocation_is_recorded_but_not_enforced_by_default() {
     let Session {
         fake,
         http,
         base,
         token,
     } = session().await;
+    let (id, key) = make_client(&http, &fake, &token, "c").await;
+    let reply = password_login(&http, &base, USER, PASSWORD, Some((&id, &key))).await;
+    let refresh_token = refresh_token_of(&reply);
+    let revoke = format!("{base}/v3/oauth2/tokens/revoke");
+    for t in [&token, &refresh_token] {
+        send(http.post(&revoke).json(&json!({"token": t})))
+            .await
+            .expect_envelope(200, "AUTH_TOKEN_REVOKED");
+    }
+    check(&http, &base, &token, "ls6")
+        .await
+        .expect_envelope(401, "SYSLIB_CRED_NOT_FOUND");
+    refresh(&http, &fake, Some((&id, &key)), &refresh_token)
+        .await
+        .expect_envelope(201, "AUTH_TOKEN_CREATED");
+    assert_eq!(fake.stats().rejected_token, 0);
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn revoked_tokens_are_refused_when_enforced() {
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session_with(FakeConfig {
+        enforce_revocation: true,
+        ..FakeConfig::default()
+    })
+    .await;
     let (id, key) = make_client(&http, &fake, &token, "c").await;
     let reply = password_login(&http, &base, USER, PASSWORD, Some((&id, &key))).await;
     let refresh_token = refresh_token_of(&reply);

@@ -278,7 +278,13 @@ async fn token_file_is_exported_fresh_and_imported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_revokes_at_tapis_and_leaves_no_token_on_disk() {
-    let a = TestAgent::start().await;
+    // Enforced revocation, so the test sees the revoked token die; the live
+    // services record revocations without enforcing them.
+    let fake = FakeConfig {
+        enforce_revocation: true,
+        ..FakeConfig::default()
+    };
+    let a = TestAgent::start_with(fake, |_| {}).await;
     a.login().await;
     let state = a.config.state_dir.clone();
     assert!(state.join("tokens.json").exists());

@@ -322,8 +322,7 @@ async fn no_secret_reaches_logs_errors_json_state_or_debug_output() {
         seen.add(&args.join(" "), &out);
     }
     fake.clear_faults();
-    // The cut-off refresh answer cost the login (Tapis had rotated the
-    // refresh token): log in again.
+    // A second login: its tokens are more secrets to look for.
     let out = cred(
         &sock,
         &["login", "--username", USER, "--password-stdin"],

@@ -41,6 +41,16 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     extra_tms_systems: usize,
 
+    /// Refuse a refresh token once it has been used (stricter than Tapis, which
+    /// keeps it valid until it expires).
+    #[arg(long)]
+    rotate_refresh_tokens: bool,
+
+    /// Refuse revoked tokens (stricter than Tapis, whose services never look
+    /// revocations up).
+    #[arg(long)]
+    enforce_revocation: bool,
+
     /// Log to stderr: -v injected faults, -vv every request.
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
@@ -110,6 +120,8 @@ async fn main() -> anyhow::Result<()> {
             args.users
         },
         extra_tms_systems: args.extra_tms_systems,
+        rotate_refresh_tokens: args.rotate_refresh_tokens,
+        enforce_revocation: args.enforce_revocation,
         ..defaults
     };
     // Signal handlers go in before the readiness line, so a SIGTERM sent right after

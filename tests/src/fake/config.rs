@@ -12,7 +12,8 @@ pub const DYNAMIC_EFFECTIVE_USER: &str = "${apiUserId}";
 /// `Default` is the fixture the tests rely on: tenant `designsafe`, user
 /// `testuser`/`testpass`, systems `stampede3`, `ls6`, `frontera`,
 /// `designsafe.storage.default` (all TMS_KEYS) and `corral.pki` (PKI_KEYS), no
-/// credentials stored, access tokens valid 4 h, refresh tokens 1 year.
+/// credentials stored, access tokens valid 4 h, refresh tokens 1 year, refresh
+/// tokens not rotated and revocation not enforced (as the live services).
 #[derive(Clone)]
 pub struct FakeConfig {
     /// Tenant id put in tokens and served by `/v3/tenants`.
@@ -30,6 +31,18 @@ pub struct FakeConfig {
     /// When true a token may act on any `{user}` in credential paths, as a tenant
     /// admin can; when false (the default) that is answered 403 `SYSLIB_UNAUTH`.
     pub allow_cross_user: bool,
+    /// Stricter than Tapis: a refresh token is good for one refresh only. The
+    /// live Authenticator does not rotate (tapis-project/authenticator,
+    /// service/controllers.py, `TokensResource.post`: the refresh grant checks
+    /// the token's signature and expiry, never whether it was used), so by
+    /// default a used refresh token stays valid until its own expiry.
+    pub rotate_refresh_tokens: bool,
+    /// Stricter than Tapis: revoked tokens are refused. The live services do
+    /// not look revocations up (tapis-project/tapis-shared-java,
+    /// `JWTValidateRequestFilter.filter`; tapis-project/tapipy-tapisservice,
+    /// tapisservice/auth.py, `validate_token`), so by default a revoked token
+    /// keeps working until it expires.
+    pub enforce_revocation: bool,
 }
 
 impl Default for FakeConfig {
@@ -49,6 +62,8 @@ impl Default for FakeConfig {
             ],
             extra_tms_systems: 0,
             allow_cross_user: false,
+            rotate_refresh_tokens: false,
+            enforce_revocation: false,
         }
     }
 }
@@ -80,6 +95,8 @@ impl fmt::Debug for FakeConfig {
             .field("systems", &self.systems.len())
             .field("extra_tms_systems", &self.extra_tms_systems)
             .field("allow_cross_user", &self.allow_cross_user)
+            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
+            .field("enforce_revocation", &self.enforce_revocation)
             .finish()
     }
 }

@@ -110,8 +110,17 @@ fn refresh_grant(
     if claims.client_id.as_deref() != Some(id.as_str()) {
         return Err(invalid("The refresh token was not issued to this client."));
     }
-    // Rotation: each refresh token is good for exactly one refresh.
-    if !shared.lock().live_refresh.remove(&claims.jti) {
+    // Rotation (opt-in): each refresh token is good for exactly one refresh.
+    // Otherwise it stays valid, as at Tapis, unless a fixture revoked it.
+    let live = {
+        let mut inner = shared.lock();
+        if shared.rotate_refresh_tokens {
+            inner.live_refresh.remove(&claims.jti)
+        } else {
+            inner.live_refresh.contains(&claims.jti)
+        }
+    };
+    if !live {
         return Err(invalid(
             "The refresh token has been revoked or already used.",
         ));
@@ -291,7 +300,9 @@ pub(crate) async fn revoke_token(State(fake): State<FakeControl>, req: Request) 
     })?;
     {
         let mut inner = shared.lock();
-        inner.live_refresh.remove(&claims.jti);
+        if shared.enforce_revocation {
+            inner.live_refresh.remove(&claims.jti);
+        }
         inner.revoked.insert(claims.jti);
     }
     Ok(success(

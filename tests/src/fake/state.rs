@@ -97,9 +97,10 @@ pub(crate) struct Inner {
     pub(crate) clients: HashMap<String, OauthClient>,
     /// Keyed by device code.
     pub(crate) devices: HashMap<String, DeviceGrant>,
-    /// `jti`s of refresh tokens that may still be used (rotation removes them).
+    /// `jti`s of refresh tokens that may still be used (rotation, an enforced
+    /// revocation and the `revoke_all_refresh_tokens` fixture remove them).
     pub(crate) live_refresh: HashSet<String>,
-    /// `jti`s of revoked access tokens.
+    /// `jti`s of revoked tokens (refused only with `enforce_revocation`).
     pub(crate) revoked: HashSet<String>,
     pub(crate) faults: FaultQueue,
     pub(crate) stats: Stats,
@@ -112,6 +113,8 @@ pub(crate) struct Shared {
     pub(crate) token_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
     pub(crate) allow_cross_user: bool,
+    pub(crate) rotate_refresh_tokens: bool,
+    pub(crate) enforce_revocation: bool,
     pub(crate) users: HashMap<String, String>,
     pub(crate) systems: HashMap<String, FakeSystem>,
     pub(crate) signer: Signer,
@@ -132,6 +135,8 @@ impl Shared {
             token_ttl: config.token_ttl,
             refresh_ttl: config.refresh_ttl,
             allow_cross_user: config.allow_cross_user,
+            rotate_refresh_tokens: config.rotate_refresh_tokens,
+            enforce_revocation: config.enforce_revocation,
             users: config.users.iter().cloned().collect(),
             systems: config
                 .all_systems()
