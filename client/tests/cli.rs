@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 use tapis_agent_proto::{
     AgentSettings, CredState, DeviceCode, ErrorKind, ErrorReply, LoginMethod, LoginState, Outcome,
-    PROTOCOL_VERSION, Request, Response, Secret, StatusInfo, SystemOutcome, SystemStatus,
-    TokenGrant,
+    PROTOCOL_VERSION, Request, Response, Secret, StateDirStatus, StatusInfo, SystemOutcome,
+    SystemStatus, TokenGrant,
 };
 
 const EXPIRES: i64 = 1_795_456_800; // 2026-11-23 18:00 UTC
@@ -299,6 +299,12 @@ fn status_human_and_json() {
                 checked_at: EXPIRES - 3600,
             }],
             systems_total: 3,
+            state: StateDirStatus {
+                dir: "/home/testuser/.local/state/tapis-agent".into(),
+                filesystem: None,
+                lock_method: "flock".into(),
+                lock_reason: None,
+            },
         })
     });
     let s = seen(agent.path(), &["status"]);
@@ -309,6 +315,8 @@ fn status_human_and_json() {
         "login     testuser (designsafe)\n",
         "token     valid until 2026-11-23 18:00 UTC",
         "refresh   yes\n",
+        "state     /home/testuser/.local/state/tapis-agent\n",
+        "locks     flock\n",
         "systems   3 cached\n",
         "  stampede3  testuser  present  checked ",
         "  ... 2 more\n",
@@ -321,6 +329,7 @@ fn status_human_and_json() {
     assert_eq!(v["login"]["state"], "logged_in");
     assert_eq!(v["systems"][0]["checked_at"], "2026-11-23T17:00:00Z");
     assert_eq!(v["systems_total"], 3);
+    assert_eq!(v["state_dir"]["lock_method"], "flock");
 }
 
 #[test]

@@ -62,6 +62,10 @@ pub struct Config {
     pub username: Option<String>,
     /// The config file these settings were read from, when any.
     pub config_file: Option<PathBuf>,
+    /// How agents sharing the state directory lock it.
+    pub state_lock: crate::store::lock::LockChoice,
+    /// The `flock` call (replaced in tests to fail as on NFS without lockd).
+    pub flock_call: crate::store::lock::FlockCall,
 }
 
 impl Config {
@@ -90,6 +94,8 @@ impl Config {
             tenant: None,
             username: None,
             config_file: None,
+            state_lock: crate::store::lock::LockChoice::Auto,
+            flock_call: crate::store::lock::FlockCall::default(),
         }
     }
 
@@ -140,6 +146,9 @@ pub struct ConfigFile {
     pub client_key_file: Option<PathBuf>,
     /// Keep `~/.tapis_tokens.json` fresh (true) or a given path fresh.
     pub export_token_file: Option<ExportSetting>,
+    /// `auto`, `flock` or `lockfile`: how agents sharing the state
+    /// directory lock it.
+    pub state_lock: Option<crate::store::lock::LockChoice>,
     /// `[profiles.NAME]` sections: more tenants or accounts served by the
     /// same agent process (see [`layers`]). Not read by [`ConfigFile::apply`].
     pub profiles: Option<std::collections::BTreeMap<String, ConfigFile>>,
@@ -251,6 +260,9 @@ impl ConfigFile {
         }
         if let Some(v) = self.max_parallel_systems {
             config.max_parallel_systems = v.clamp(1, 1024);
+        }
+        if let Some(v) = self.state_lock {
+            config.state_lock = v;
         }
         config.client_id = self.client_id.or(config.client_id.take());
         if let Some(key_file) = self.client_key_file {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tapis_agent_proto::{
     AgentSettings, ErrorKind, ErrorReply, LoginMethod, Outcome, Pong, Request, Response,
-    StatusInfo, SystemOutcome,
+    StateDirStatus, StatusInfo, SystemOutcome,
 };
 
 /// Most systems in one request.
@@ -30,6 +30,8 @@ pub struct Agent {
     pub cache: Arc<Cache>,
     /// Per-system actors.
     pub registry: Registry,
+    /// Locks shared with the other agents on the state directory.
+    pub locks: Arc<crate::store::lock::Locks>,
     /// When the agent started.
     pub started: Instant,
 }
@@ -190,6 +192,17 @@ impl Agent {
             login: self.tokens.login_state(),
             systems,
             systems_total,
+            state: self.state_status(),
+        }
+    }
+
+    fn state_status(&self) -> StateDirStatus {
+        let info = self.locks.info();
+        StateDirStatus {
+            dir: self.config.state_dir.display().to_string(),
+            filesystem: info.filesystem,
+            lock_method: info.method.as_str().to_owned(),
+            lock_reason: info.reason,
         }
     }
 }

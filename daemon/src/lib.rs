@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod dispatch;
 pub mod errors;
 pub mod generate;
+pub mod host;
 pub mod idle;
 pub mod jwt;
 pub mod listener;

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::connection;
 use crate::dispatch::Agent;
 use crate::idle::IdleSet;
-use crate::store::{self, StateLock};
+use crate::store::{self, lock::Locks};
 use crate::systems::{Ctx, Registry};
 use crate::tapis::TapisClient;
 use crate::token::{self, TokenManager};
@@ -18,11 +18,15 @@ use tokio::sync::{Semaphore, watch};
 /// While all connection slots are taken, how often to look again for an
 /// idle connection to close.
 const SHED_RETRY: Duration = Duration::from_millis(50);
+/// A lock file is abandoned when older than the request deadline by this.
+const LEASE_SLACK: Duration = Duration::from_secs(30);
+/// A temp file this old belongs to no write in progress.
+const TEMP_FILE_AGE: Duration = Duration::from_secs(600);
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The state directory is unusable or locked by another agent.
+    /// The state directory is unusable.
     #[error("state directory {dir}: {source}")]
     State {
         /// The directory.
@@ -46,7 +50,7 @@ pub async fn run(
     run_with_ready(listener, config, shutdown, || {}).await
 }
 
-/// [`run`], calling `ready` once the state directory is locked and loaded,
+/// [`run`], calling `ready` once the state directory is loaded,
 /// just before the first accept: the moment to tell systemd `READY=1`, or a
 /// wrapper that its private agent is usable.
 pub async fn run_with_ready(
@@ -60,23 +64,42 @@ pub async fn run_with_ready(
         source,
     };
     token::prepare_state_dir(&config).map_err(state_err)?;
-    let _lock = StateLock::acquire(&config.state_dir).map_err(state_err)?;
+    // Any number of agents may share the state directory (an HPC home
+    // seen by every node): they take its locks for one operation at a time.
+    let locks = Locks::open(
+        &config.state_dir,
+        config.state_lock,
+        config.request_deadline + LEASE_SLACK,
+        config.flock_call,
+    )
+    .map_err(state_err)?;
+    let lock_info = locks.info();
+    tracing::info!(method = lock_info.method.as_str(), reason = ?lock_info.reason, filesystem = ?lock_info.filesystem, "state directory locks");
     // A write cut short by a crash leaves its temp file; the state itself
-    // is whole (renames are atomic), so the leftovers just go.
-    match store::remove_stale_temp_files(&config.state_dir) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(files = n, "removed temp files of an interrupted write"),
-        Err(e) => tracing::warn!(error = %e, "cannot clear temp files in the state directory"),
+    // is whole (renames are atomic), so the leftovers just go. A peer may
+    // be writing one right now: only old ones are taken.
+    for dir in [config.state_dir.clone(), config.state_dir.join("cache")] {
+        match store::remove_stale_temp_files(&dir, TEMP_FILE_AGE) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed temp files of an interrupted write"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot clear temp files"),
+        }
     }
     let config = Arc::new(config);
     let tapis = TapisClient::new(&config).map_err(|e| RunError::Http(e.to_string()))?;
-    let tokens = Arc::new(TokenManager::load(config.clone(), tapis.clone()));
+    let tokens = Arc::new(TokenManager::load(
+        config.clone(),
+        tapis.clone(),
+        locks.clone(),
+    ));
     let cache = Arc::new(Cache::load(&config.state_dir));
     let ctx = Arc::new(Ctx {
         config: config.clone(),
         tapis,
         tokens: tokens.clone(),
         cache: cache.clone(),
+        locks: locks.clone(),
         upstream: Semaphore::new(config.max_parallel_systems),
     });
     let agent = Arc::new(Agent {
@@ -84,12 +107,13 @@ pub async fn run_with_ready(
         tokens: tokens.clone(),
         cache: cache.clone(),
         registry: Registry::new(ctx),
+        locks,
         started: Instant::now(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let refresher = tokio::spawn(tokens.clone().run_refresher(stop_rx.clone()));
-    let persister = tokio::spawn(cache.clone().run_persister(stop_rx.clone()));
+    let watcher = tokio::spawn(cache.clone().run_watcher(stop_rx.clone()));
 
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let idle = Arc::new(IdleSet::new());
@@ -152,7 +176,7 @@ pub async fn run_with_ready(
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
     let _ = refresher.await;
-    let _ = persister.await;
+    let _ = watcher.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -18,10 +18,10 @@ pub use codec::{read_frame_async, write_frame_async};
 pub use error::{ErrorKind, ErrorReply};
 pub use message::{
     AgentSettings, CredState, DeviceCode, LoginMethod, LoginState, Outcome, Pong, Request,
-    Response, StatusInfo, SystemOutcome, SystemStatus, TokenGrant,
+    Response, StateDirStatus, StatusInfo, SystemOutcome, SystemStatus, TokenGrant,
 };
 pub use secret::Secret;
 
 /// Version of this protocol. Both sides send it in their first message and
 /// refuse to go on when the versions differ.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

@@ -267,6 +267,21 @@ pub struct StatusInfo {
     pub systems: Vec<SystemStatus>,
     /// How many systems the cache holds in all.
     pub systems_total: u64,
+    /// The state directory, which other agents may share.
+    pub state: StateDirStatus,
+}
+
+/// The state directory and how the agents sharing it take turns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateDirStatus {
+    /// The directory.
+    pub dir: String,
+    /// Its filesystem, e.g. `nfs4 (fs1:/home on /home)`, when known.
+    pub filesystem: Option<String>,
+    /// `flock` or `lockfile`.
+    pub lock_method: String,
+    /// Why lock files are used, when they are.
+    pub lock_reason: Option<String>,
 }
 
 impl StatusInfo {

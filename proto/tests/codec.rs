@@ -109,6 +109,12 @@ fn sample_responses() -> Vec<Response> {
                 checked_at: 1_700_000_000,
             }],
             systems_total: 1,
+            state: StateDirStatus {
+                dir: "/home/jdoe/.local/state/tapis-agent".into(),
+                filesystem: Some("nfs4 (fs1:/home on /home)".into()),
+                lock_method: "flock".into(),
+                lock_reason: None,
+            },
         }),
         Response::Status(StatusInfo {
             agent_version: "0.1.0".into(),
@@ -121,6 +127,12 @@ fn sample_responses() -> Vec<Response> {
             },
             systems: vec![],
             systems_total: 0,
+            state: StateDirStatus {
+                dir: "/s".into(),
+                filesystem: None,
+                lock_method: "lockfile".into(),
+                lock_reason: Some("flock failed: ENOLCK".into()),
+            },
         }),
         Response::Exported {
             path: "/tmp/x.json".into(),

@@ -2,4 +2,6 @@
 
 pub mod bench;
 pub mod fake;
+pub mod fleet;
 pub mod harness;
+pub mod process;

@@ -6,22 +6,32 @@ mod deploy_common;
 
 use deploy_common::{Sandbox, alive, kill, text, wait_until};
 use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
 
 const CLIENTS: usize = 8;
 
-/// Stops the autostarted agent (found through the pid in its state lock)
-/// when the test ends, also when it fails.
-struct StopAgent(Arc<Sandbox>);
+/// Stops the autostarted agent (its pid as the starting client reported
+/// it) when the test ends, also when it fails.
+#[derive(Default)]
+struct StopAgent(AtomicU32);
 
 impl StopAgent {
+    /// Notes the pid from a client's "started tapis-agent (pid N; ...)".
+    fn note(&self, stderr: &str) {
+        let pid = stderr
+            .split("started tapis-agent (pid ")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .and_then(|n| n.parse().ok());
+        if let Some(pid) = pid {
+            self.0.store(pid, Ordering::SeqCst);
+        }
+    }
+
     fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.0.state_dir().join("agent.lock"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        Some(self.0.load(Ordering::SeqCst)).filter(|p| *p != 0)
     }
 }
 
@@ -46,7 +56,7 @@ fn status(sandbox: &Sandbox, env: &[(&str, &str)]) -> Output {
 async fn concurrent_clients_start_one_agent() {
     let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
     let sandbox = Arc::new(Sandbox::new(&fake.base_url()));
-    let guard = StopAgent(sandbox.clone());
+    let guard = StopAgent::default();
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -66,6 +76,7 @@ async fn concurrent_clients_start_one_agent() {
             "{}",
             text(&out.stdout)
         );
+        guard.note(&text(&out.stderr));
         starters += usize::from(text(&out.stderr).contains("started tapis-agent"));
     }
     assert_eq!(starters, 1, "exactly one client starts the agent");
@@ -95,12 +106,13 @@ async fn concurrent_clients_start_one_agent() {
 #[test]
 fn switched_off_or_under_systemd_it_stays_off() {
     let sandbox = Arc::new(Sandbox::new("http://127.0.0.1:9"));
-    let _guard = StopAgent(sandbox.clone());
+    let guard = StopAgent::default();
     for env in [
         ("TAPIS_AGENT_AUTOSTART", "0"),
         ("INVOCATION_ID", "0123456789abcdef0123456789abcdef"),
     ] {
         let out = status(&sandbox, &[env]);
+        guard.note(&text(&out.stderr));
         assert_eq!(out.status.code(), Some(7), "{env:?}: {}", text(&out.stderr));
         assert!(!sandbox.state_dir().join("agent.log").exists(), "{env:?}");
     }
@@ -109,6 +121,7 @@ fn switched_off_or_under_systemd_it_stays_off() {
     std::fs::create_dir_all(&units).expect("unit dir");
     std::fs::write(units.join("tapis-agent.socket"), "").expect("unit");
     let out = status(&sandbox, &[("TAPIS_AGENT_AUTOSTART", "")]);
+    guard.note(&text(&out.stderr));
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
     assert!(!sandbox.state_dir().join("agent.log").exists());
 }
@@ -117,7 +130,7 @@ fn switched_off_or_under_systemd_it_stays_off() {
 async fn direct_runs_without_an_agent() {
     let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
     let sandbox = Arc::new(Sandbox::new(&fake.base_url()));
-    let _guard = StopAgent(sandbox.clone());
+    let guard = StopAgent::default();
     let s = sandbox.clone();
     let out = tokio::task::spawn_blocking(move || {
         let mut cmd = s.command("tapis-cred");
@@ -162,6 +175,7 @@ async fn direct_runs_without_an_agent() {
     })
     .await
     .expect("join");
+    guard.note(&text(&out.stderr));
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     // No agent was left running, and none was autostarted.
     assert!(!sandbox.default_socket().exists());

@@ -160,69 +160,51 @@ async fn a_running_agent_is_shared() {
     agent.shutdown().await;
 }
 
+/// The batch-job case: another agent (the login node's) holds the state
+/// directory and exec is not told its socket. The job's agent shares the
+/// login and keeps its token valid for longer than one token lives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_busy_state_directory_is_copied_or_refused() {
-    // The in-process agent holds the state directory's lock and listens
-    // on a socket that exec is not told about.
-    let agent = TestAgent::start().await;
+async fn a_job_outlives_its_token_beside_another_agent() {
+    let fake = FakeConfig {
+        token_ttl: std::time::Duration::from_secs(4),
+        ..FakeConfig::default()
+    };
+    let agent = TestAgent::start_with(fake, |_| {}).await;
     agent.login().await;
     let sandbox = Sandbox::new(&agent.fake.base_url());
     let state = agent.config.state_dir.to_str().expect("utf-8").to_owned();
-
-    let cmd = exec(
-        &sandbox,
-        &[
-            "--state-dir",
-            &state,
-            "--",
-            "tapis-cred",
-            "token",
-            "--min-valid",
-            "60",
-        ],
-    );
-    let out = blocking(move || run(cmd, None)).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).starts_with("eyJ"),
-        "a token, from the copied login"
-    );
-    let err = text(&out.stderr);
-    assert!(err.contains("uses a copy of its login"), "{err}");
-
-    // The copy must never hold the refresh token (refreshing it would
-    // rotate the running agent's token away).
-    let cmd = exec(
-        &sandbox,
-        &[
-            "--state-dir",
-            &state,
-            "--",
-            "tapis-cred",
-            "--json",
-            "status",
-        ],
-    );
-    let out = blocking(move || run(cmd, None)).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(doc["login"]["has_refresh_token"], false, "{doc}");
+    // Three token lifetimes: a token every 1.5 s for 12 s.
+    let job =
+        "for i in 1 2 3 4 5 6 7 8; do tapis-cred token --min-valid 2 || exit 1; sleep 1.5; done";
+    for extra in [&[][..], &["--private"][..]] {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(["--state-dir", &state, "--", "sh", "-c", job]);
+        let cmd = exec(&sandbox, &args);
+        let before = agent.fake.calls("create_token");
+        let out = blocking(move || run(cmd, None)).await;
+        assert!(out.status.success(), "{extra:?}: {}", text(&out.stderr));
+        let tokens: std::collections::BTreeSet<&str> = std::str::from_utf8(&out.stdout)
+            .expect("utf-8")
+            .lines()
+            .collect();
+        assert!(
+            tokens.len() >= 3,
+            "the job saw refreshed tokens: {tokens:?}"
+        );
+        assert!(tokens.iter().all(|t| t.starts_with("eyJ")));
+        // Two agents, 12 s of 4 s tokens: about one refresh per lifetime
+        // between them, not one each.
+        let grants = agent.fake.calls("create_token") - before;
+        assert!(grants <= 5, "{extra:?}: {grants} token grants");
+    }
+    assert_eq!(agent.fake.stats().expired_token, 0);
+    // The other agent still hands out tokens.
     assert!(matches!(
         agent
-            .request(tapis_agent_proto::Request::Token { min_valid_secs: 60 })
+            .request(tapis_agent_proto::Request::Token { min_valid_secs: 2 })
             .await,
         tapis_agent_proto::Response::Token(_)
     ));
-
-    let cmd = exec(
-        &sandbox,
-        &["--private", "--state-dir", &state, "--", "true"],
-    );
-    let out = blocking(move || run(cmd, None)).await;
-    assert_eq!(out.status.code(), Some(125));
-    let err = text(&out.stderr);
-    assert!(err.contains("another tapis-agent"), "{err}");
-    assert!(err.contains("hint:"), "{err}");
     assert!(leftovers(&sandbox).is_empty(), "{:?}", leftovers(&sandbox));
     agent.shutdown().await;
 }

@@ -89,7 +89,9 @@ async fn unsafe_state_directories_are_refused() {
     }));
     tapis_agent_tests::harness::wait_for_socket(&socket).await;
     assert_eq!(mode(&fresh), 0o700);
-    assert_eq!(mode(&fresh.join("agent.lock")), 0o600);
+    assert_eq!(mode(&fresh.join("locks")), 0o700);
+    assert_eq!(mode(&fresh.join("locks/probe.lock")), 0o600);
+    assert_eq!(mode(&fresh.join("cache")), 0o700);
     let _ = tx.send(());
     agent.await.expect("join").expect("clean stop");
 }
@@ -108,8 +110,21 @@ async fn symlinks_planted_at_state_files_are_refused_not_followed() {
     std::fs::write(&planted, br#"{"username":"mallory"}"#).expect("planted");
     chmod(&planted, 0o600);
     std::os::unix::fs::symlink(&planted, state.join("tokens.json")).expect("symlink");
-    std::os::unix::fs::symlink(&victim, state.join("cache.json")).expect("symlink");
     std::os::unix::fs::symlink(&victim, state.join("client.json")).expect("symlink");
+    // And at the shared cache's entry and the locks ls6 will use.
+    let key = tapis_agent::cache::key_id(USER, "ls6");
+    let entry = state.join(format!("cache/{key}.json"));
+    let planted_locks = [
+        state.join("locks/refresh.lock"),
+        state.join(format!("locks/cred-{key}.lock")),
+    ];
+    for d in ["cache", "locks"] {
+        std::fs::create_dir(state.join(d)).expect("mkdir");
+        chmod(&state.join(d), 0o700);
+    }
+    for link in planted_locks.iter().chain([&entry]) {
+        std::os::unix::fs::symlink(&victim, link).expect("symlink");
+    }
 
     let fake = FakeConfig::default();
     let mut a = TestAgent::start_with(fake, |c| c.state_dir = state.clone()).await;
@@ -132,24 +147,27 @@ async fn symlinks_planted_at_state_files_are_refused_not_followed() {
         std::fs::read(&planted).expect("planted"),
         br#"{"username":"mallory"}"#
     );
-    for f in ["tokens.json", "cache.json", "client.json"] {
+    // A removal unlinks the planted cache entry (never what it points at);
+    // the victim above is intact either way.
+    let entry_now = std::fs::symlink_metadata(&entry).expect("entry");
+    assert!(entry_now.file_type().is_symlink() || entry_now.is_file());
+    let links = [state.join("tokens.json"), state.join("client.json")];
+    for f in links.iter().chain(&planted_locks) {
         assert!(
-            std::fs::symlink_metadata(state.join(f))
+            std::fs::symlink_metadata(f)
                 .expect("still there")
                 .file_type()
                 .is_symlink(),
-            "{f} was replaced or followed"
+            "{} was replaced or followed",
+            f.display()
         );
     }
 
-    // A link at the lock file stops the agent from starting at all.
-    for f in ["tokens.json", "cache.json", "client.json"] {
-        std::fs::remove_file(state.join(f)).expect("rm");
-    }
-    std::fs::remove_file(state.join("agent.lock")).expect("rm lock");
-    std::os::unix::fs::symlink(&victim, state.join("agent.lock")).expect("symlink");
+    // A link in place of the locks directory stops the agent from starting.
+    std::fs::remove_dir_all(state.join("locks")).expect("rm locks");
+    std::os::unix::fs::symlink(dir.path(), state.join("locks")).expect("symlink");
     let why = refusal(dir.path(), &state).await;
-    assert!(why.contains("agent.lock is a symbolic link"), "{why}");
+    assert!(why.contains("locks is a symbolic link"), "{why}");
     assert_eq!(std::fs::read(&victim).expect("victim"), b"precious");
     a.shutdown().await;
 }
@@ -169,8 +187,15 @@ async fn state_files_are_created_private_and_loose_ones_refused() {
     a.stop_agent().await;
     let state = a.config.state_dir.clone();
     assert_eq!(mode(&state), 0o700);
-    for f in ["tokens.json", "client.json", "cache.json", "agent.lock"] {
+    for f in ["tokens.json", "client.json"] {
         assert_eq!(mode(&state.join(f)), 0o600, "{f}");
+    }
+    for d in ["cache", "locks"] {
+        assert_eq!(mode(&state.join(d)), 0o700, "{d}");
+        for entry in std::fs::read_dir(state.join(d)).expect(d) {
+            let path = entry.expect("entry").path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
     }
     assert_eq!(mode(&export), 0o600, "export file");
 
@@ -210,10 +235,11 @@ fn text(b: &[u8]) -> String {
 fn stored_secrets(state: &Path) -> Vec<String> {
     let mut found = Vec::new();
     if let Ok(b) = std::fs::read(state.join("tokens.json")) {
-        let t: tapis_agent::token::Tokens = serde_json::from_slice(&b).expect("tokens.json");
-        found.push(t.access.expose().to_owned());
-        if let Some(r) = &t.refresh {
-            found.push(r.expose().to_owned());
+        let v: serde_json::Value = serde_json::from_slice(&b).expect("tokens.json");
+        for field in ["access", "refresh"] {
+            if let Some(t) = v["login"][field].as_str() {
+                found.push(t.to_owned());
+            }
         }
     }
     if let Ok(b) = std::fs::read(state.join("client.json")) {
@@ -342,10 +368,12 @@ async fn no_secret_reaches_logs_errors_json_state_or_debug_output() {
     secrets.extend(stored_secrets(&paths.state_dir));
 
     // Debug output of the daemon's types holding secrets.
-    let tokens: tapis_agent::token::Tokens = serde_json::from_slice(
+    let stored: serde_json::Value = serde_json::from_slice(
         &std::fs::read(paths.state_dir.join("tokens.json")).expect("tokens"),
     )
     .expect("tokens.json");
+    let tokens: tapis_agent::token::Tokens =
+        serde_json::from_value(stored["login"].clone()).expect("the stored login");
     let client: serde_json::Value = serde_json::from_slice(
         &std::fs::read(paths.state_dir.join("client.json")).expect("client"),
     )
@@ -388,9 +416,15 @@ async fn no_secret_reaches_logs_errors_json_state_or_debug_output() {
     assert!(log.contains("TRACE"), "the log is at trace level");
     assert!(log.lines().count() > 100, "the log saw the flow");
     seen.add_text("agent log", log);
-    for f in ["cache.json", "agent.lock"] {
-        if let Ok(t) = std::fs::read_to_string(paths.state_dir.join(f)) {
-            seen.add_text(f, t);
+    for d in ["cache", "locks"] {
+        for entry in std::fs::read_dir(paths.state_dir.join(d))
+            .into_iter()
+            .flatten()
+        {
+            let path = entry.expect("entry").path();
+            if let Ok(t) = std::fs::read_to_string(&path) {
+                seen.add_text(&path.display().to_string(), t);
+            }
         }
     }
 

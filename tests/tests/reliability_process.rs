@@ -1,6 +1,7 @@
 //! The agent as a process: SIGKILL at random moments never leaves a broken
-//! state file, a damaged state file means a clean start with a warning, and a
-//! second agent on the same socket or state directory refuses to run.
+//! state file, a damaged state file means a clean start with a warning, a
+//! second agent on the same socket refuses to run and one on the same state
+//! directory shares it.
 
 mod reliability_common;
 
@@ -13,7 +14,7 @@ use tapis_agent_proto::{LoginMethod, LoginState, Request, Response, Secret};
 use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
 use tapis_agent_tests::harness::{PASSWORD, USER};
 
-const STATE_FILES: [&str; 3] = ["tokens.json", "client.json", "cache.json"];
+const STATE_FILES: [&str; 2] = ["tokens.json", "client.json"];
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Iterations of the kill loop: 200 by default (well under a minute), more
@@ -37,46 +38,63 @@ struct Look {
 /// files (a write cut short) are counted.
 fn inspect(state_dir: &Path) -> Look {
     let mut look = Look::default();
-    let Ok(entries) = std::fs::read_dir(state_dir) else {
-        return look;
-    };
-    for entry in entries {
-        let entry = entry.expect("dir entry");
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let meta = std::fs::symlink_metadata(entry.path()).expect("metadata");
+    for (name, path) in files(state_dir) {
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
         if name.ends_with(".tmp") {
             look.temp_files.push(name);
             continue;
         }
         assert!(meta.is_file(), "{name} is not a plain file");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name} mode");
-        let bytes = std::fs::read(entry.path()).expect("read state file");
+        let bytes = std::fs::read(&path).expect("read state file");
+        let json = || -> serde_json::Value {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{name} is broken ({e}): {bytes:?}"))
+        };
         match name.as_str() {
             "tokens.json" => {
-                let t: tapis_agent::token::Tokens = serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|e| panic!("tokens.json is broken ({e}): {bytes:?}"));
-                assert_eq!(t.username, USER);
-                assert!(!t.access.is_empty());
-                look.logged_in = true;
+                let v = json();
+                assert!(v["generation"].is_u64(), "{v}");
+                if !v["login"].is_null() {
+                    assert_eq!(v["login"]["username"], USER);
+                    assert!(v["login"]["access"].is_string());
+                    look.logged_in = true;
+                }
             }
             "client.json" => {
-                let v: serde_json::Value = serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|e| panic!("client.json is broken ({e})"));
+                let v = json();
                 assert!(v["client_id"].is_string() && v["client_key"].is_string());
             }
-            "cache.json" => {
-                let v: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|e| panic!("cache.json is broken ({e})"));
-                for r in &v {
-                    assert!(r["system"].is_string() && r["state"].is_string(), "{r}");
-                }
-                look.cache_entries = v.len();
+            n if n.starts_with("cache/") && n.ends_with(".json") => {
+                let v = json();
+                assert!(v["system"].is_string() && v["state"].is_string(), "{v}");
+                look.cache_entries += 1;
             }
-            "agent.lock" => {}
+            "cache/epoch" => {}
+            n if n.starts_with("locks/") => {}
             other => panic!("unexpected file {other} in the state directory"),
         }
     }
     look
+}
+
+/// Every file of the state directory and its `cache/` and `locks/`, by
+/// name relative to it.
+fn files(state_dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let mut found = Vec::new();
+    for sub in ["", "cache/", "locks/"] {
+        let Ok(entries) = std::fs::read_dir(state_dir.join(sub)) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.expect("dir entry");
+            let name = format!("{sub}{}", entry.file_name().to_string_lossy());
+            if !matches!(name.as_str(), "cache" | "locks") {
+                found.push((name, entry.path()));
+            }
+        }
+    }
+    found
 }
 
 /// A random mix of what users do, each step on a fresh connection; any
@@ -186,7 +204,7 @@ async fn sigkill_at_random_moments_never_leaves_a_broken_state() {
 
         let work = tokio::spawn(workload(agent.socket.clone(), rng.random()));
         // Mostly early (logins, refreshes, token writes), sometimes late
-        // enough for the debounced cache write.
+        // enough for establishes and their cache writes.
         let delay = if rng.random_bool(0.7) {
             Duration::from_micros(rng.random_range(0..30_000))
         } else {
@@ -246,7 +264,12 @@ async fn damaged_state_files_mean_a_clean_start_with_a_warning() {
     let tokens = paths.state_dir.join("tokens.json");
     let full = std::fs::read(&tokens).expect("tokens.json");
     std::fs::write(&tokens, &full[..full.len() / 2]).expect("cut");
-    std::fs::write(paths.state_dir.join("cache.json"), b"\0\0garbage").expect("garbage");
+    let entry = files(&paths.state_dir)
+        .into_iter()
+        .find(|(name, _)| name.starts_with("cache/") && name.ends_with(".json"))
+        .expect("a cache entry")
+        .1;
+    std::fs::write(&entry, b"\0\0garbage").expect("garbage");
     let mut agent = AgentProcess::start(&paths, &fake.base_url(), "info").await;
     let Ok(Response::Status(status)) = ask(&agent.socket, &Request::Status, WAIT).await else {
         panic!("agent does not answer")
@@ -255,7 +278,7 @@ async fn damaged_state_files_mean_a_clean_start_with_a_warning() {
     assert_eq!(status.systems_total, 0);
     assert!(agent.terminate().success());
     let log = agent.log_text();
-    for file in ["tokens.json", "cache.json"] {
+    for file in ["tokens.json", "cache/"] {
         assert!(
             log.lines()
                 .any(|l| l.contains("WARN") && l.contains(file) && l.contains("ignoring")),
@@ -275,7 +298,7 @@ async fn damaged_state_files_mean_a_clean_start_with_a_warning() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_agent_on_the_same_socket_or_state_dir_refuses_to_run() {
+async fn a_second_agent_on_the_same_socket_refuses_one_on_the_same_state_dir_shares_it() {
     let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
     let dir = temp_dir("t2");
     let paths = AgentPaths::under(dir.path());
@@ -293,29 +316,35 @@ async fn a_second_agent_on_the_same_socket_or_state_dir_refuses_to_run() {
     assert!(log.contains("already listening"), "{log}");
     assert!(log.contains(&paths.socket.display().to_string()), "{log}");
 
-    // Same state directory, other socket.
+    // Same state directory, other socket: it runs, and shares the login.
     let other = AgentPaths {
         socket: dir.path().join("run2/agent.sock"),
         log: dir.path().join("third.log"),
         ..paths.clone()
     };
-    let third = AgentProcess::spawn(&other, &fake.base_url(), "info");
-    let (code, log) = exit_of(third);
-    assert_eq!(code, Some(1), "{log}");
-    assert!(
-        log.contains(&format!("another tapis-agent (pid {})", first.pid())),
-        "names the holder: {log}"
-    );
-    assert!(
-        log.contains(&paths.state_dir.display().to_string()),
-        "{log}"
-    );
-
-    // The first one never noticed.
+    let mut third = AgentProcess::start(&other, &fake.base_url(), "info").await;
+    let login = Request::Login(LoginMethod::Password {
+        username: USER.into(),
+        password: Secret::new(PASSWORD),
+    });
     assert!(matches!(
-        ask(&first.socket, &Request::Status, WAIT).await,
-        Ok(Response::Status(_))
+        ask(&first.socket, &login, WAIT).await,
+        Ok(Response::LoggedIn { .. })
     ));
+    let token = Request::Token { min_valid_secs: 60 };
+    let Ok(Response::Token(a)) = ask(&first.socket, &token, WAIT).await else {
+        panic!("no token from the first agent")
+    };
+    let Ok(Response::Token(b)) = ask(&third.socket, &token, WAIT).await else {
+        panic!("no token from the agent sharing the state directory")
+    };
+    assert_eq!(a.access_token, b.access_token, "one login, adopted");
+    assert_eq!(
+        fake.calls("create_token"),
+        2,
+        "one login: plain, then through the client"
+    );
+    assert!(third.terminate().success());
     assert!(first.terminate().success());
     fake.shutdown().await;
 }

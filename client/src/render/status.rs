@@ -7,7 +7,7 @@ use crate::time;
 use crate::ui::Ui;
 use serde::Serialize;
 use std::fmt::Write as _;
-use tapis_agent_proto::{LoginState, StatusInfo};
+use tapis_agent_proto::{LoginState, StateDirStatus, StatusInfo};
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -15,6 +15,16 @@ struct Body<'a> {
     login: Login<'a>,
     systems: Vec<System<'a>>,
     systems_total: u64,
+    state_dir: StateDir<'a>,
+}
+
+/// The state directory, which agents on other nodes may share.
+#[derive(Serialize)]
+struct StateDir<'a> {
+    path: &'a str,
+    filesystem: Option<&'a str>,
+    lock_method: &'a str,
+    lock_reason: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -112,6 +122,12 @@ pub fn status(ui: Ui, info: &StatusInfo, now: i64) -> Rendered {
             })
             .collect(),
         systems_total: info.systems_total,
+        state_dir: StateDir {
+            path: &info.state.dir,
+            filesystem: info.state.filesystem.as_deref(),
+            lock_method: &info.state.lock_method,
+            lock_reason: info.state.lock_reason.as_deref(),
+        },
     };
     choose(ui, "status", SUCCESS, body, || {
         let mut r = Rendered::new(SUCCESS);
@@ -126,6 +142,15 @@ fn left(now: i64, until: i64) -> String {
         format!("{} left", time::span(until.abs_diff(now)))
     } else {
         format!("expired {} ago", time::span(until.abs_diff(now)))
+    }
+}
+
+/// `flock`, or `lock files (why)`.
+fn locks(state: &StateDirStatus) -> String {
+    match (state.lock_method.as_str(), &state.lock_reason) {
+        ("lockfile", Some(why)) => format!("lock files ({why})"),
+        ("lockfile", None) => "lock files".to_owned(),
+        (other, _) => other.to_owned(),
     }
 }
 
@@ -198,6 +223,14 @@ fn human(info: &StatusInfo, now: i64) -> String {
             }
         }
     }
+    let on = info
+        .state
+        .filesystem
+        .as_deref()
+        .map(|fs| format!(" on {fs}"))
+        .unwrap_or_default();
+    line("state", &format!("{}{on}", info.state.dir));
+    line("locks", &locks(&info.state));
     line("systems", &format!("{} cached", info.systems_total));
     let width = |f: fn(&tapis_agent_proto::SystemStatus) -> usize| {
         info.systems.iter().map(f).max().unwrap_or(0)
@@ -259,6 +292,12 @@ mod tests {
                 },
             ],
             systems_total: 5,
+            state: StateDirStatus {
+                dir: "/home/testuser/.local/state/tapis-agent".into(),
+                filesystem: Some("nfs4 (fs1:/export/home on /home)".into()),
+                lock_method: "lockfile".into(),
+                lock_reason: Some("flock failed: ENOLCK".into()),
+            },
         }
     }
 
@@ -288,6 +327,8 @@ login     testuser (designsafe)
 token     valid until 2026-11-23 22:00 UTC (4 h left)
 refresh   yes, valid until 2026-12-07 18:00 UTC (14 d left); next refresh 2026-11-23 21:55 UTC (in 3 h 55 min)
 last refresh error: Tapis answered 503
+state     /home/testuser/.local/state/tapis-agent on nfs4 (fs1:/export/home on /home)
+locks     lock files (flock failed: ENOLCK)
 systems   5 cached
   stampede3  testuser  present  checked 42 s ago
   ls6        testuser  created  checked 3 min ago
@@ -337,7 +378,13 @@ systems   5 cached
                     {"system": "ls6", "user": "testuser", "state": "created",
                      "checked_at": "2026-11-23T17:57:00Z", "checked_at_unix": NOW - 180}
                 ],
-                "systems_total": 5
+                "systems_total": 5,
+                "state_dir": {
+                    "path": "/home/testuser/.local/state/tapis-agent",
+                    "filesystem": "nfs4 (fs1:/export/home on /home)",
+                    "lock_method": "lockfile",
+                    "lock_reason": "flock failed: ENOLCK"
+                }
             })
         );
     }

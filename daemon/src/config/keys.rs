@@ -77,6 +77,7 @@ pub const KEYS: &[Key] = &[
         ..key("client_key_file", "a path (string) to a file of mode 0600")
     },
     key("export_token_file", "true, false or a path (string)"),
+    key("state_lock", "\"auto\", \"flock\" or \"lockfile\""),
 ];
 
 /// The documentation of `name`, if it is a key.
@@ -226,6 +227,7 @@ mod tests {
         for k in KEYS {
             let value = match k.name {
                 "export_token_file" => "true",
+                "state_lock" => "\"lockfile\"",
                 _ if k.kind.starts_with("a whole") => "1",
                 _ => "\"x\"",
             };

@@ -36,6 +36,7 @@ fn value_of(e: &Effective, key: &Key) -> Value {
         // The key itself was read from the file; only say that there is one.
         "client_key_file" => c.client_key.as_ref().map(|_| REDACTED).into(),
         "export_token_file" => c.export_token_file.as_deref().map(path).into(),
+        "state_lock" => Value::from(format!("{:?}", c.state_lock).to_lowercase()),
         other => unreachable!("undocumented key {other}"),
     }
 }

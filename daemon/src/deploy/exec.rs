@@ -7,7 +7,7 @@
 //! to `exec`, and its exit status becomes `exec`'s.
 
 use super::ask::{answers, ask};
-use super::private::{PrivateAgent, StartError};
+use super::private::PrivateAgent;
 use crate::config::layers::Effective;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
@@ -34,8 +34,9 @@ If an agent answers on --socket ($TAPIS_AGENT_SOCK, else the default path), \
 COMMAND uses it. Otherwise a private agent runs for the life of COMMAND on a \
 fresh socket, with the stored login (log in once with `tapis-cred login`); \
 COMMAND also gets TAPIS_TOKEN_FILE, a token file the private agent keeps fresh. \
-When another agent holds the state directory (another job, or an agent on a \
-node that shares the home directory), the private agent runs on a copy of it.
+Any number of agents, on any number of nodes sharing the home directory, may \
+use one state directory: they take turns refreshing the token and share the \
+credential cache, so every job keeps a valid token for its whole life.
 
 SIGHUP, SIGINT, SIGTERM and SIGQUIT are passed on to COMMAND. The exit status \
 is COMMAND's (128+N when signal N killed it); 125: no agent could be started, \
@@ -49,7 +50,7 @@ Examples:
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
     /// Always start a private agent on the state directory, even if an agent
-    /// answers; fail if another agent holds the state directory
+    /// answers
     #[arg(long)]
     pub private: bool,
 
@@ -94,17 +95,9 @@ async fn exec(args: ExecArgs, effective: Effective) -> u8 {
         tracing::debug!(socket = %effective.socket.display(), "using the running agent");
         None
     } else {
-        match PrivateAgent::start(effective.config, !args.private).await {
-            Ok(agent) => {
-                if let (Some(why), false) = (agent.snapshot_of(), args.quiet) {
-                    eprintln!(
-                        "tapis-agent exec: note: {why}; this command uses a copy of its \
-                         login, and a login or logout inside it is not kept"
-                    );
-                }
-                Some(agent)
-            }
-            Err(e) => return fail_private(&e, &effective.socket),
+        match PrivateAgent::start(effective.config).await {
+            Ok(agent) => Some(agent),
+            Err(e) => return fail(&format!("cannot start a private agent: {e}")),
         }
     };
     let socket = private
@@ -266,21 +259,6 @@ fn send_signal(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
 
 fn fail(what: &str) -> u8 {
     eprintln!("tapis-agent exec: {what}");
-    EXIT_FAILED
-}
-
-fn fail_private(e: &StartError, socket: &Path) -> u8 {
-    eprintln!(
-        "tapis-agent exec: cannot start a private agent: {}",
-        e.message
-    );
-    if e.state_locked {
-        eprintln!(
-            "hint: that agent does not answer on {}; point TAPIS_AGENT_SOCK (or --socket) \
-             at its socket, stop it, or run without --private to use a copy of its state",
-            socket.display()
-        );
-    }
     EXIT_FAILED
 }
 

@@ -30,6 +30,8 @@ pub struct Ctx {
     pub tokens: Arc<TokenManager>,
     /// Credential cache.
     pub cache: Arc<Cache>,
+    /// Locks shared with the other agents on the state directory.
+    pub locks: Arc<crate::store::lock::Locks>,
     /// Bounds how many systems are worked on upstream at once.
     pub upstream: Semaphore,
 }

@@ -1,7 +1,14 @@
 //! Establish, check and revoke for one (user, system), as DESIGN.md specifies.
+//!
+//! Within an agent, the system's actor runs them one at a time. Across the
+//! agents sharing a state directory, the (user, system) lock of that
+//! directory does: an agent that has to ask Tapis takes it, looks at the
+//! shared cache again (a peer may just have answered), and writes what it
+//! learns to the cache before letting go.
 
 use super::Ctx;
 use crate::errors::{self, login_required};
+use crate::store::lock::Guard;
 use crate::tapis::TapisError;
 use std::future::Future;
 use tapis_agent_proto::{CredState, ErrorKind, ErrorReply, Secret, TokenGrant};
@@ -10,17 +17,33 @@ use tokio::sync::SemaphorePermit;
 /// The answer for one system: a state and whether it came from the cache.
 pub type OpResult = Result<(CredState, bool), ErrorReply>;
 
-/// One operation's turn upstream: a slot of the bounded upstream work and
-/// the token, swapped once if Tapis refuses it.
+/// One operation's turn upstream: the (user, system) lock shared with peer
+/// agents, a slot of the bounded upstream work and the token, swapped once
+/// if Tapis refuses it.
 struct Session<'a> {
     ctx: &'a Ctx,
+    _peers: Option<Guard>,
     _slot: SemaphorePermit<'a>,
     token: TokenGrant,
     renewed: bool,
 }
 
+/// Takes the state directory's lock of (user, system), waiting for a peer
+/// agent's operation at most the request deadline; past that, goes on
+/// without (the cost is a second check, never a wrong answer).
+async fn peers_lock(ctx: &Ctx, user: &str, system: &str) -> Option<Guard> {
+    let name = format!("cred-{}", crate::cache::key_id(user, system));
+    match ctx.locks.acquire(&name, ctx.config.request_deadline).await {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            tracing::warn!(error = %e, "going on without the state directory's lock");
+            None
+        }
+    }
+}
+
 impl<'a> Session<'a> {
-    async fn start(ctx: &'a Ctx) -> Result<Self, ErrorReply> {
+    async fn start(ctx: &'a Ctx, peers: Option<Guard>) -> Result<Self, ErrorReply> {
         let slot = ctx
             .upstream
             .acquire()
@@ -28,6 +51,7 @@ impl<'a> Session<'a> {
             .map_err(|_| errors::internal("upstream slots"))?;
         Ok(Self {
             ctx,
+            _peers: peers,
             _slot: slot,
             token: ctx.tokens.token_for_call().await?,
             renewed: false,
@@ -72,10 +96,16 @@ async fn look<'a>(
     system: &str,
     fresh: bool,
 ) -> Result<Look<'a>, ErrorReply> {
-    if !fresh && ctx.cache.present_within(user, system, ctx.config.cache_ttl) {
+    let cached = || !fresh && ctx.cache.present_shared(user, system, ctx.config.cache_ttl);
+    if cached() {
         return Ok(Look::Present { cached: true });
     }
-    let mut s = Session::start(ctx).await?;
+    let peers = peers_lock(ctx, user, system).await;
+    // A peer agent may have answered while we waited for the lock.
+    if cached() {
+        return Ok(Look::Present { cached: true });
+    }
+    let mut s = Session::start(ctx, peers).await?;
     match s
         .run(|t| async move { ctx.tapis.check(&t, system, user).await })
         .await?
@@ -182,7 +212,8 @@ pub async fn check(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpResult
 
 /// Removes credentials (idempotent at Tapis) and forgets the cache entry.
 pub async fn revoke(ctx: &Ctx, user: &str, system: &str) -> OpResult {
-    let mut s = Session::start(ctx).await?;
+    let peers = peers_lock(ctx, user, system).await;
+    let mut s = Session::start(ctx, peers).await?;
     ctx.cache.remove(user, system);
     s.run(|t| async move { ctx.tapis.remove(&t, system, user).await })
         .await?

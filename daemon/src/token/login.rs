@@ -27,6 +27,7 @@ impl TokenManager {
         password: Secret,
     ) -> Result<Response, ErrorReply> {
         let _flight = self.refresh_lock.lock().await;
+        let _file_lock = self.file_lock().await;
         let client = self
             .client_creds()
             .filter(|_| self.client_usable_for(username));
@@ -54,7 +55,7 @@ impl TokenManager {
             .map_err(|e| ErrorReply::new(ErrorKind::TapisUnavailable, format!("login: {e}")))?;
         tracing::info!(user = %tokens.username, refresh = tokens.refresh.is_some(), "logged in");
         let answer = logged_in(&tokens);
-        self.install(tokens);
+        self.install(tokens, true);
         Ok(answer)
     }
 
@@ -80,7 +81,7 @@ impl TokenManager {
             // A configured client is used as is, never replaced.
             return Ok(first);
         }
-        let host = hostname();
+        let host = crate::host::hostname();
         let client = ClientCreds {
             client_id: format!("tapis-agent-{}-{}", sanitize(&host), random_hex(4)),
             client_key: Secret::new(random_hex(24)),
@@ -133,6 +134,7 @@ impl TokenManager {
             ));
         }
         let _flight = self.refresh_lock.lock().await;
+        let _file_lock = self.file_lock().await;
         let tokens = stored::Tokens {
             username: claims.username.unwrap_or_default(),
             tenant: claims.tenant.unwrap_or_default(),
@@ -150,7 +152,7 @@ impl TokenManager {
         }
         tracing::info!(user = %tokens.username, "imported access token");
         let answer = logged_in(&tokens);
-        self.install(tokens);
+        self.install(tokens, true);
         Ok(answer)
     }
 
@@ -207,12 +209,13 @@ impl TokenManager {
                 *pending = None;
                 drop(pending);
                 let _flight = self.refresh_lock.lock().await;
+                let _file_lock = self.file_lock().await;
                 let tokens = stored::Tokens::from_set(set).map_err(|e| {
                     ErrorReply::new(ErrorKind::TapisUnavailable, format!("device login: {e}"))
                 })?;
                 tracing::info!(user = %tokens.username, "logged in with a device code");
                 let answer = logged_in(&tokens);
-                self.install(tokens);
+                self.install(tokens, true);
                 Ok(answer)
             }
             Err(e) => Err(errors::from_tapis("device login", &e)),
@@ -223,6 +226,9 @@ impl TokenManager {
     /// when asked, forgets the OAuth client.
     pub async fn logout(&self, forget_client: bool) -> Result<Response, ErrorReply> {
         let _flight = self.refresh_lock.lock().await;
+        let _file_lock = self.file_lock().await;
+        // A peer's newer tokens are revoked too.
+        self.sync();
         if let Some(t) = self.current() {
             for token in t.refresh.iter().chain(std::iter::once(&t.access)) {
                 if let Err(e) = self.tapis.revoke_token(token).await {
@@ -263,14 +269,6 @@ fn login_error(e: &TapisError) -> ErrorReply {
         )),
         other => errors::from_tapis("login", other),
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 fn sanitize(s: &str) -> String {

@@ -1,5 +1,16 @@
 //! The token manager: holds the login, hands out valid access tokens, and
-//! refreshes them — one refresh at a time, however many callers wait.
+//! refreshes them — one refresh at a time, however many callers wait, and
+//! however many agents share the state directory.
+//!
+//! `tokens.json` is the login every agent on the state directory shares
+//! (on HPC systems: the login node's agent and the agents of every job).
+//! A refresh happens under the directory's `refresh` lock, after re-reading
+//! the file: when a peer has refreshed meanwhile, its tokens are adopted
+//! instead. A write replaces the file only with a login at least as fresh
+//! (checked just before writing), and a refresh refused by Tapis first looks
+//! whether a peer rotated the refresh token. Peers' logins and logouts are
+//! noticed by re-reading the file on every refresh and every
+//! [`poll_interval`](TokenManager::poll_interval).
 
 mod export;
 mod login;
@@ -11,15 +22,23 @@ pub use stored::Tokens;
 
 use crate::config::Config;
 use crate::errors::{self, login_required};
+use crate::store::lock::Locks;
 use crate::tapis::{ClientCreds, TapisClient, TapisError};
 use crate::{clock, store};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use stored::{Shared, Version};
 use tapis_agent_proto::{ErrorKind, ErrorReply, LoginState, TokenGrant};
 use tokio::sync::{Notify, watch};
 
 /// A token used for an upstream call stays valid at least this long (seconds).
 const CALL_MIN_VALID: i64 = 60;
+/// Name of the state-directory lock held around refreshes and logins.
+const REFRESH_LOCK: &str = "refresh";
+/// Longest pause between two looks at `tokens.json`.
+const MAX_POLL: Duration = Duration::from_secs(30);
+/// Shortest pause between two looks at `tokens.json` (very short tokens).
+const MIN_POLL: Duration = Duration::from_millis(200);
 
 /// Why the current login cannot be refreshed, and the last refresh failure.
 #[derive(Debug, Default)]
@@ -32,12 +51,24 @@ struct Health {
     failures: u32,
 }
 
+/// What a look at `tokens.json` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synced {
+    /// Nothing new.
+    Unchanged,
+    /// A peer's login, refresh or logout was adopted.
+    Adopted,
+}
+
 /// Shared token state. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct TokenManager {
     config: Arc<Config>,
     tapis: TapisClient,
+    locks: Arc<Locks>,
     current: watch::Sender<Option<Arc<Tokens>>>,
+    /// The write of `tokens.json` that `current` came from (or made).
+    held: Mutex<Version>,
     /// Held for the whole of a refresh or login: the single flight.
     refresh_lock: tokio::sync::Mutex<()>,
     health: Mutex<Health>,
@@ -50,22 +81,20 @@ pub struct TokenManager {
 
 impl TokenManager {
     /// Loads the stored login, if any.
-    pub fn load(config: Arc<Config>, tapis: TapisClient) -> Self {
-        let tokens = stored::load_tokens(&config.state_dir).map(Arc::new);
-        let client = match (&config.client_id, &config.client_key) {
-            (Some(id), Some(key)) => Some(ClientCreds {
-                client_id: id.clone(),
-                client_key: key.clone(),
-            }),
-            _ => stored::load_client(&config.state_dir).map(|c| c.creds),
-        };
+    pub fn load(config: Arc<Config>, tapis: TapisClient, locks: Arc<Locks>) -> Self {
+        let shared = stored::load_login(&config.state_dir);
+        let held = shared.as_ref().map(|s| s.version).unwrap_or_default();
+        let tokens = shared.and_then(|s| s.login).map(Arc::new);
+        let client = load_client(&config);
         if let Some(t) = &tokens {
             tracing::info!(user = %t.username, expires_in = t.remaining(clock::now()), refresh = t.refresh.is_some(), "loaded stored login");
         }
         Self {
             config,
             tapis,
+            locks,
             current: watch::Sender::new(tokens),
+            held: Mutex::new(held),
             refresh_lock: tokio::sync::Mutex::new(()),
             health: Mutex::new(Health::default()),
             client: Mutex::new(client),
@@ -102,7 +131,8 @@ impl TokenManager {
             return Ok(grant);
         }
         let _flight = self.refresh_lock.lock().await;
-        // Someone else may have refreshed while we waited.
+        // Someone else (here, or a peer agent) may have refreshed meanwhile.
+        self.sync();
         if let Some(grant) = self.valid_for(need) {
             return Ok(grant);
         }
@@ -128,7 +158,7 @@ impl TokenManager {
         if tokens.lifetime() < need && now - tokens.access_issued_at < 60 {
             return Err(too_long(need, tokens.lifetime()));
         }
-        self.refresh_locked().await?;
+        self.refresh_locked(|m| m.valid_for(need).is_some()).await?;
         self.valid_for(need).ok_or_else(|| {
             let lifetime = self.current().map(|t| t.lifetime()).unwrap_or(0);
             too_long(need, lifetime)
@@ -136,19 +166,24 @@ impl TokenManager {
     }
 
     /// A token for one upstream call: valid for at least a minute, or half
-    /// the token lifetime when Tapis issues shorter tokens than that — but
-    /// at least 2 s, since expiry is counted in whole seconds and "1 s
-    /// left" may mean a few milliseconds.
+    /// the token lifetime when Tapis issues shorter tokens than that.
     pub async fn token_for_call(&self) -> Result<TokenGrant, ErrorReply> {
         let lifetime = self.current().map(|t| t.lifetime()).unwrap_or(0);
-        let need = (lifetime / 2).clamp(2, CALL_MIN_VALID);
+        let need = (lifetime / 2).clamp(1, CALL_MIN_VALID);
         self.token(Duration::from_secs(need as u64)).await
     }
 
+    /// The token, if it stays valid `need` seconds (at least one) from now,
+    /// counted in milliseconds: "1 s left" in whole seconds may be 1 ms.
+    /// Asking for the whole lifetime is asking for a fresh token: its
+    /// expiry, in whole seconds, may be less than a second away from that.
     fn valid_for(&self, need: i64) -> Option<TokenGrant> {
         let cur = self.current.borrow();
         let t = cur.as_ref()?;
-        (t.remaining(clock::now()) >= need.max(1)).then(|| TokenGrant {
+        let left_ms = t.access_expires_at.saturating_mul(1000) - clock::now_ms();
+        let need = need.max(1);
+        let rounding = if need >= t.lifetime() { 1000 } else { 0 };
+        (left_ms >= need.saturating_mul(1000) - rounding).then(|| TokenGrant {
             access_token: t.access.clone(),
             expires_at: t.access_expires_at,
             username: t.username.clone(),
@@ -162,17 +197,20 @@ impl TokenManager {
         rejected: &TokenGrant,
     ) -> Result<TokenGrant, ErrorReply> {
         let _flight = self.refresh_lock.lock().await;
-        if let Some(cur) = self.current()
-            && cur.access != rejected.access_token
-            && cur.remaining(clock::now()) > 0
-        {
+        self.sync();
+        let replaced = |m: &Self| {
+            m.current().is_some_and(|cur| {
+                cur.access != rejected.access_token && cur.remaining(clock::now()) > 0
+            })
+        };
+        if replaced(self) {
             return self
                 .valid_for(1)
                 .ok_or_else(|| login_required("token expired"));
         }
         match self.current() {
             Some(t) if t.can_refresh(clock::now()) => {
-                self.refresh_locked().await?;
+                self.refresh_locked(replaced).await?;
                 self.valid_for(1)
                     .ok_or_else(|| login_required("Tapis refused the refreshed token"))
             }
@@ -182,18 +220,56 @@ impl TokenManager {
         }
     }
 
-    /// One refresh (caller holds `refresh_lock`), with retries of transient
+    /// Takes the state directory's refresh lock, waiting for a peer's
+    /// refresh at most half the request deadline; past that (or when the
+    /// lock cannot be had at all) carries on without it: the file checks
+    /// keep that safe, at the cost of a second refresh.
+    async fn file_lock(&self) -> Option<store::lock::Guard> {
+        match self
+            .locks
+            .acquire(REFRESH_LOCK, self.config.request_deadline / 2)
+            .await
+        {
+            Ok(guard) => Some(guard),
+            Err(e) => {
+                tracing::warn!(error = %e, "going on without the state directory's refresh lock");
+                None
+            }
+        }
+    }
+
+    /// One refresh (caller holds `refresh_lock`) unless `done` already
+    /// holds once a peer's tokens are adopted, with retries of transient
     /// failures inside the request deadline.
-    async fn refresh_locked(&self) -> Result<(), ErrorReply> {
+    async fn refresh_locked(&self, done: impl Fn(&Self) -> bool) -> Result<(), ErrorReply> {
+        let _file_lock = self.file_lock().await;
+        // The peer that held the lock may have refreshed for us.
+        if self.sync() == Synced::Adopted && done(self) {
+            tracing::debug!("adopted a peer's refreshed tokens");
+            return Ok(());
+        }
         let deadline = tokio::time::Instant::now() + self.config.request_deadline;
         let backoff = crate::tapis::Backoff {
             retries: self.config.retries,
             base: self.config.retry_base,
         };
         let mut attempt = 0;
+        let mut looked_again = false;
         loop {
             match self.refresh_once().await {
                 Ok(()) => return Ok(()),
+                // An issuer that rotates refresh tokens refuses the old one
+                // once a peer has used it: that peer's tokens are on disk.
+                Err(RefreshError::Refused(e)) => {
+                    if !looked_again && self.sync() == Synced::Adopted {
+                        looked_again = true;
+                        if done(self) {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    return Err(self.refused(e));
+                }
                 Err(RefreshError::Fatal(e)) => return Err(e),
                 Err(RefreshError::Transient(e)) => {
                     let delay = backoff.delay(attempt);
@@ -213,6 +289,10 @@ impl TokenManager {
         let Some(tokens) = self.current() else {
             return Err(RefreshError::Fatal(login_required("not logged in")));
         };
+        if self.client_creds().is_none() {
+            // A peer may have registered the client since we started.
+            *self.client.lock().unwrap_or_else(PoisonError::into_inner) = load_client(&self.config);
+        }
         let (Some(refresh), Some(client)) = (&tokens.refresh, self.client_creds()) else {
             return Err(RefreshError::Fatal(login_required(
                 "no refresh token: log in again",
@@ -230,9 +310,10 @@ impl TokenManager {
                 if fresh.username.is_empty() {
                     fresh.username = tokens.username.clone();
                 }
-                // Rotation: the old refresh token is dead now, so the new one
-                // goes to disk before anything uses the new access token.
-                self.install(fresh);
+                // With rotation the old refresh token is dead now, so the
+                // new one goes to disk before anything uses the new access
+                // token.
+                self.install(fresh, false);
                 let mut h = self.health();
                 h.last_error = None;
                 h.failures = 0;
@@ -244,30 +325,151 @@ impl TokenManager {
                 h.failures += 1;
                 Err(RefreshError::Transient(e))
             }
-            Err(e) => {
-                let reason = format!("Tapis refused the refresh token ({e})");
-                tracing::warn!(user = %tokens.username, "{reason}; a new login is needed");
-                let mut h = self.health();
-                h.login_required = Some(reason.clone());
-                h.last_error = Some(e.to_string());
-                Err(RefreshError::Fatal(login_required(reason)))
-            }
+            Err(e) => Err(RefreshError::Refused(e)),
         }
     }
 
-    /// Stores and publishes a new login or refreshed tokens.
-    fn install(&self, tokens: Tokens) {
-        if let Err(e) = stored::save_tokens(&self.config.state_dir, &tokens) {
-            tracing::error!(error = %e, "cannot store tokens; they will be lost on restart");
+    /// Records that Tapis refused the refresh token: a new login is needed.
+    fn refused(&self, e: TapisError) -> ErrorReply {
+        let reason = format!("Tapis refused the refresh token ({e})");
+        tracing::warn!("{reason}; a new login is needed");
+        let mut h = self.health();
+        h.login_required = Some(reason.clone());
+        h.last_error = Some(e.to_string());
+        login_required(reason)
+    }
+
+    /// Re-reads `tokens.json` and adopts what a peer wrote there since the
+    /// version held: a refresh, a new login, or a logout. A file that no
+    /// longer exists counts as a logout.
+    pub fn sync(&self) -> Synced {
+        let shared = match stored::read_login(&self.config.state_dir) {
+            Ok(Some(shared)) => shared,
+            Ok(None) => Shared {
+                version: Version::default(),
+                login: None,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the stored login; keeping the one held");
+                return Synced::Unchanged;
+            }
+        };
+        let held = *self.held();
+        if shared.version == held && (shared.login.is_some() == self.current().is_some()) {
+            return Synced::Unchanged;
         }
-        if let Some(path) = &self.config.export_token_file
-            && let Err(e) = write_token_file(path, &tokens)
+        // Our own newer write of this login failed to reach the disk:
+        // going back to the older tokens would only cost a refresh, but
+        // with rotation their refresh token may be dead.
+        if let (Some(file), Some(mine)) = (&shared.login, self.current())
+            && shared.version.login_id == held.login_id
+            && file.access_expires_at < mine.access_expires_at
         {
-            tracing::warn!(file = %path.display(), error = %e, "cannot export the token file");
+            return Synced::Unchanged;
         }
+        self.adopt(shared);
+        Synced::Adopted
+    }
+
+    /// Makes what the file holds the current login.
+    fn adopt(&self, shared: Shared) {
+        let new_login = shared.version.login_id != self.held().login_id;
+        *self.held() = shared.version;
+        match &shared.login {
+            Some(t) => {
+                tracing::info!(user = %t.username, expires_in = t.remaining(clock::now()), "adopted the login a peer agent stored")
+            }
+            None => tracing::info!("a peer agent logged out; logged out here too"),
+        }
+        if new_login {
+            let mut h = self.health();
+            *h = Health::default();
+            drop(h);
+            *self.client.lock().unwrap_or_else(PoisonError::into_inner) = load_client(&self.config);
+        }
+        let tokens = shared.login.map(Arc::new);
+        if let Some(t) = &tokens {
+            self.export_fresh(t);
+        }
+        self.current.send_replace(tokens);
+        self.changed.notify_one();
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Version> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores and publishes a new login (`new_login`) or refreshed tokens.
+    /// The caller holds the refresh locks. Refreshed tokens do not replace
+    /// what a peer stored meanwhile when that is another login, or the same
+    /// login valid at least as long: then the peer's tokens are adopted.
+    fn install(&self, tokens: Tokens, new_login: bool) {
+        let dir = &self.config.state_dir;
+        let on_disk = match stored::read_login(dir) {
+            Ok(shared) => shared,
+            Err(e) => {
+                tracing::warn!(error = %e, "replacing an unreadable stored login");
+                None
+            }
+        };
+        let held = *self.held();
+        if !new_login
+            && let Some(file) = &on_disk
+            && file.version != held
+        {
+            let keep_theirs = file.version.login_id != held.login_id
+                || file
+                    .login
+                    .as_ref()
+                    .is_none_or(|t| t.access_expires_at >= tokens.access_expires_at);
+            if keep_theirs {
+                tracing::info!("a peer stored a login meanwhile; adopting it");
+                self.adopt(file.clone());
+                return;
+            }
+        }
+        let previous = on_disk.map(|s| s.version).unwrap_or_default();
+        let login_id = if new_login {
+            rand::random()
+        } else {
+            held.login_id
+        };
+        let written = stored::write_login(dir, previous, login_id, Some(&tokens));
+        *self.held() = match written {
+            Ok(version) => version,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store tokens; other agents and a restart will not have them");
+                Version {
+                    generation: previous.generation + 1,
+                    write_id: rand::random(),
+                    login_id,
+                }
+            }
+        };
+        self.export_fresh(&tokens);
         self.health().login_required = None;
         self.current.send_replace(Some(Arc::new(tokens)));
         self.changed.notify_one();
+    }
+
+    fn export_fresh(&self, tokens: &Tokens) {
+        if let Some(path) = &self.config.export_token_file
+            && let Err(e) = write_token_file(path, tokens)
+        {
+            tracing::warn!(file = %path.display(), error = %e, "cannot export the token file");
+        }
+    }
+
+    /// How long the refresher sleeps before looking at `tokens.json` for a
+    /// peer's logout or login: half the refresh margin, so that a logout
+    /// anywhere is noticed within one margin, between 200 ms and 30 s.
+    pub fn poll_interval(&self) -> Duration {
+        let Some(t) = self.current() else {
+            return MAX_POLL;
+        };
+        let lifetime = Duration::from_secs(t.lifetime().max(1) as u64);
+        let margin = self.config.margin_for(lifetime).max(Duration::from_secs(1));
+        (margin / 2).clamp(MIN_POLL, MAX_POLL)
     }
 
     /// Login and token state for `status`.
@@ -311,13 +513,22 @@ impl TokenManager {
         Some(t.access_expires_at - margin)
     }
 
-    /// Forgets the login without contacting Tapis (used by logout).
+    /// Forgets the login here and, through `tokens.json`, in every peer
+    /// agent (used by logout; the caller holds the refresh locks).
     fn clear(&self) {
-        if let Err(e) = stored::delete_tokens(&self.config.state_dir) {
-            tracing::error!(error = %e, "cannot delete stored tokens");
+        let dir = &self.config.state_dir;
+        let previous = stored::read_login(dir)
+            .ok()
+            .flatten()
+            .map(|s| s.version)
+            .unwrap_or_default();
+        match stored::write_login(dir, previous, rand::random(), None) {
+            Ok(version) => *self.held() = version,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store the logout; other agents keep the login")
+            }
         }
-        self.health().login_required = None;
-        self.health().last_error = None;
+        *self.health() = Health::default();
         self.current.send_replace(None);
         self.changed.notify_one();
     }
@@ -337,7 +548,20 @@ impl TokenManager {
 
 enum RefreshError {
     Transient(TapisError),
+    /// Tapis refused the refresh token.
+    Refused(TapisError),
     Fatal(ErrorReply),
+}
+
+/// The configured OAuth client, else the one stored at login.
+fn load_client(config: &Config) -> Option<ClientCreds> {
+    match (&config.client_id, &config.client_key) {
+        (Some(id), Some(key)) => Some(ClientCreds {
+            client_id: id.clone(),
+            client_key: key.clone(),
+        }),
+        _ => stored::load_client(&config.state_dir).map(|c| c.creds),
+    }
 }
 
 fn too_long(need: i64, lifetime: i64) -> ErrorReply {

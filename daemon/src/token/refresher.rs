@@ -1,4 +1,5 @@
-//! Background task that refreshes the token before it expires.
+//! Background task that refreshes the token before it expires, and looks
+//! at `tokens.json` now and then for what peer agents did.
 
 use super::TokenManager;
 use crate::clock;
@@ -18,6 +19,14 @@ impl TokenManager {
                 _ = shutdown.changed() => return,
                 _ = self.changed.notified() => continue,
                 _ = sleep_opt(wait) => {}
+                _ = tokio::time::sleep(self.poll_interval()) => {
+                    // Busy means a refresh or login is under way: it reads
+                    // the file itself.
+                    if let Ok(_flight) = self.refresh_lock.try_lock() {
+                        self.sync();
+                    }
+                    continue;
+                }
             }
             if *shutdown.borrow() {
                 return;
@@ -27,7 +36,7 @@ impl TokenManager {
             if !self.refresh_due() {
                 continue;
             }
-            match self.refresh_locked().await {
+            match self.refresh_locked(|m| !m.refresh_due()).await {
                 Ok(()) => tracing::info!("access token refreshed"),
                 Err(e) => tracing::warn!(error = %e.message, "scheduled refresh failed"),
             }

@@ -91,19 +91,96 @@ fn save_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     store::write_atomic(path, &bytes)
 }
 
-/// Loads the stored login, if any and readable.
-pub fn load_tokens(dir: &Path) -> Option<Tokens> {
-    load_json(&dir.join(TOKENS_FILE))
+/// Which write of `tokens.json` a login came from. Every agent on the
+/// state directory compares these to notice what its peers wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    /// Bumped by every write.
+    pub generation: u64,
+    /// Random, new for every write: tells two writes apart for sure.
+    pub write_id: u64,
+    /// Random, new for every login (and logout); kept by refreshes, so a
+    /// refresh of an older login never replaces a newer login.
+    pub login_id: u64,
 }
 
-/// Stores the login atomically (0600).
-pub fn save_tokens(dir: &Path, tokens: &Tokens) -> std::io::Result<()> {
-    save_json(&dir.join(TOKENS_FILE), tokens)
+/// What `tokens.json` holds.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// Which write it is.
+    pub version: Version,
+    /// The login; `None` after a logout.
+    pub login: Option<Tokens>,
 }
 
-/// Deletes the stored login.
-pub fn delete_tokens(dir: &Path) -> std::io::Result<()> {
-    store::remove_if_exists(&dir.join(TOKENS_FILE))
+/// Format of `tokens.json` since several agents share it. The first
+/// format was a bare [`Tokens`], read as generation 0.
+#[derive(Serialize, Deserialize)]
+struct LoginFile {
+    #[serde(flatten)]
+    version: Version,
+    /// `host pid`, for people reading the file.
+    #[serde(default)]
+    written_by: String,
+    /// Unix seconds.
+    #[serde(default)]
+    written_at: i64,
+    login: Option<Tokens>,
+}
+
+/// Reads `tokens.json`: `Ok(None)` when there is none.
+pub fn read_login(dir: &Path) -> std::io::Result<Option<Shared>> {
+    let Some(bytes) = store::read_private(&dir.join(TOKENS_FILE))? else {
+        return Ok(None);
+    };
+    if let Ok(file) = serde_json::from_slice::<LoginFile>(&bytes) {
+        return Ok(Some(Shared {
+            version: file.version,
+            login: file.login,
+        }));
+    }
+    let legacy: Tokens = serde_json::from_slice(&bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            // Not serde's text: it may quote a token.
+            format!("not a login file (line {} column {})", e.line(), e.column()),
+        )
+    })?;
+    Ok(Some(Shared {
+        version: Version::default(),
+        login: Some(legacy),
+    }))
+}
+
+/// The login at startup; an unreadable file counts as none (with a warning).
+pub fn load_login(dir: &Path) -> Option<Shared> {
+    read_login(dir).unwrap_or_else(|e| {
+        tracing::warn!(file = %dir.join(TOKENS_FILE).display(), error = %e, "ignoring the stored login");
+        None
+    })
+}
+
+/// Writes `tokens.json` as the write after `previous` (atomically, 0600).
+/// `login_id` is the login it belongs to.
+pub fn write_login(
+    dir: &Path,
+    previous: Version,
+    login_id: u64,
+    login: Option<&Tokens>,
+) -> std::io::Result<Version> {
+    let version = Version {
+        generation: previous.generation + 1,
+        write_id: rand::random(),
+        login_id,
+    };
+    let file = LoginFile {
+        version,
+        written_by: format!("{} {}", crate::host::hostname(), std::process::id()),
+        written_at: crate::clock::now(),
+        login: login.cloned(),
+    };
+    save_json(&dir.join(TOKENS_FILE), &file)?;
+    Ok(version)
 }
 
 /// Loads the stored OAuth client.

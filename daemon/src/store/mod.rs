@@ -1,10 +1,16 @@
 //! Private files: directories that only the user can enter, atomic writes,
-//! reads that refuse symlinks and loose permissions, and the state-dir lock.
+//! reads that refuse symlinks and loose permissions; the locks shared by
+//! agents on one state directory ([`lock`]) and the filesystem under it
+//! ([`mounts`]).
+
+pub mod lock;
+pub mod mounts;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 /// Creates `dir` (and parents) with mode 0700 if missing, then checks that it
 /// is a real directory owned by us with no group/other access.
@@ -60,6 +66,18 @@ fn refuse(path: &Path, why: &str) -> io::Error {
 /// the same directory (`O_EXCL|O_NOFOLLOW`), fsync, rename over `path`, fsync
 /// the directory. A crash at any point leaves either the old or the new file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// [`write_atomic`] without the fsyncs, for files that are only worth a
+/// re-check when lost (the credential cache). The rename is still atomic:
+/// a killed process leaves the old or the new file, and readers on other
+/// hosts see one or the other; only a power cut can lose the new one.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -69,9 +87,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     {
         return Err(refuse(path, "is a symbolic link; refusing to replace it"));
     }
+    // `~` appears in no host name: the writer can be read back.
     let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
+        ".{}~{}~{}~{:08x}.tmp",
         name.to_string_lossy(),
+        crate::host::hostname(),
         std::process::id(),
         rand::random::<u32>()
     ));
@@ -83,9 +103,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -94,10 +119,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Removes the temp files that [`write_atomic`] leaves when the process is
-/// killed between creating and renaming one. Call it only while holding
-/// the [`StateLock`]: then no other writer is using them. Returns how many
-/// were removed.
-pub fn remove_stale_temp_files(dir: &Path) -> io::Result<usize> {
+/// killed between creating and renaming one. Other agents, on this host or
+/// others, may be writing in the same directory: a file goes when its
+/// writer was a process of this host that is gone, or when it is older
+/// than `min_age` (a write takes milliseconds). Returns how many went.
+pub fn remove_stale_temp_files(dir: &Path, min_age: Duration) -> io::Result<usize> {
+    let host = crate::host::hostname();
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -106,13 +133,32 @@ pub fn remove_stale_temp_files(dir: &Path) -> io::Result<usize> {
         if !(name.starts_with('.') && name.ends_with(".tmp")) {
             continue;
         }
+        let meta = entry.metadata()?;
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or_default();
         // Not followed: only plain files we made are removed.
-        if entry.file_type()?.is_file() {
+        if meta.is_file() && (age >= min_age || writer_gone(&name, &host)) {
             remove_if_exists(&entry.path())?;
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// Whether temp file `name` (`.NAME~HOST~PID~RAND.tmp`) was written by a
+/// process of `host` that no longer runs.
+fn writer_gone(name: &str, host: &str) -> bool {
+    let mut parts = name.trim_end_matches(".tmp").split('~').skip(1);
+    let (Some(h), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    h == host
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists())
 }
 
 /// Reads a private file: refuses symlinks, files owned by someone else and
@@ -164,56 +210,6 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
-/// An exclusive lock on the state directory, held for the agent's life so a
-/// second agent on the same state cannot run.
-#[derive(Debug)]
-pub struct StateLock {
-    _file: File,
-    path: PathBuf,
-}
-
-impl StateLock {
-    /// Takes the lock or explains who holds it.
-    pub fn acquire(state_dir: &Path) -> io::Result<Self> {
-        let path = state_dir.join("agent.lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => refuse(&path, "is a symbolic link; refusing to use it"),
-                _ => e,
-            })?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!(
-                        "another tapis-agent (pid {}) is using the state directory {}",
-                        holder.trim(),
-                        state_dir.display()
-                    ),
-                ));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(e),
-        }
-        file.set_len(0)?;
-        write!(file, "{}", std::process::id())?;
-        Ok(Self { _file: file, path })
-    }
-
-    /// Path of the lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,17 +255,28 @@ mod tests {
     #[test]
     fn stale_temp_files_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(".tokens.json.1.2.tmp"), b"{\"cut").unwrap();
+        let host = crate::host::hostname();
+        let me = std::process::id();
+        let young = [
+            // A live writer here (this process), one elsewhere, an old name.
+            format!(".tokens.json~{host}~{me}~00000001.tmp"),
+            format!(".tokens.json~other-node~{me}~00000002.tmp"),
+            ".tokens.json.1.2.tmp".to_owned(),
+        ];
+        for name in &young {
+            fs::write(dir.path().join(name), b"{\"cut").unwrap();
+        }
+        // A writer of this host that is gone.
+        let dead = format!(".cache.json~{host}~{}~00000003.tmp", u32::MAX - 1);
+        fs::write(dir.path().join(&dead), b"{").unwrap();
         fs::write(dir.path().join("tokens.json"), b"{}").unwrap();
-        assert_eq!(remove_stale_temp_files(dir.path()).unwrap(), 1);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(remove_stale_temp_files(dir.path(), hour).unwrap(), 1);
+        assert!(!dir.path().join(&dead).exists());
+        assert_eq!(
+            remove_stale_temp_files(dir.path(), Duration::ZERO).unwrap(),
+            3
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn second_lock_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let _a = StateLock::acquire(dir.path()).unwrap();
-        let err = StateLock::acquire(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("another tapis-agent"), "{err}");
     }
 }

@@ -1,0 +1,356 @@
+//! Many agents sharing one state directory, as on an HPC system where the
+//! home directory is one filesystem for the login node and every compute
+//! node: each keeps a valid token for as long as it runs, they refresh about
+//! once per token lifetime between them, whether or not the issuer rotates
+//! refresh tokens, agents killed at any moment break nothing, a logout
+//! anywhere reaches them all, a failing `flock` falls back to lock files,
+//! and a job array shares one credential check.
+//!
+//! The soaks run 60 s each (`TAPIS_AGENT_SOAK_SECS` to change it).
+
+mod deploy_common;
+
+use deploy_common::{Sandbox, text};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tapis_agent::store::lock::FlockCall;
+use tapis_agent_proto::{ErrorKind, LoginMethod, Request, Response, Secret};
+use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
+use tapis_agent_tests::fleet::{Soak, SoakReport, soak};
+use tapis_agent_tests::harness::{AgentClient, PASSWORD, USER, test_config, wait_for_socket};
+use tapis_agent_tests::process::{AgentPaths, AgentProcess, ask};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn soak_time() -> Duration {
+    let secs = std::env::var("TAPIS_AGENT_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
+
+/// What every soak must show: no failed call, no expired token seen by
+/// Tapis, no torn state file, at most two token grants per token lifetime.
+fn assert_healthy(r: &SoakReport) {
+    eprintln!(
+        "{r:#?}\ngrants per token lifetime: {:.2}",
+        r.grants_per_lifetime()
+    );
+    assert_eq!(r.failures, 0, "failed calls: {:#?}", r.described);
+    assert_eq!(r.expired_tokens, 0, "Tapis saw expired tokens");
+    assert_eq!(r.rejected_tokens, 0, "Tapis refused tokens");
+    assert_eq!(r.unparsable, 0, "torn state files");
+    assert!(r.state_reads > 100, "the state files were watched");
+    assert!(r.answered > 1000, "the clients were busy: {}", r.answered);
+    assert!(r.grants > 0, "tokens were refreshed");
+    assert!(
+        r.grants_per_lifetime() <= 2.0,
+        "{} grants in {:.1} s of {} s tokens",
+        r.grants,
+        r.secs,
+        r.token_ttl_secs
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_agents_keep_their_tokens_fresh_without_rotation() {
+    let r = soak(&Soak::new(20, soak_time(), false))
+        .await
+        .expect("soak");
+    assert_healthy(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_agents_keep_their_tokens_fresh_with_rotation() {
+    let r = soak(&Soak::new(20, soak_time(), true)).await.expect("soak");
+    assert_healthy(&r);
+}
+
+/// Without rotation (the real Tapis), a kill -9 at any moment, a refresh
+/// cut short included, loses nothing. With rotation, a kill between
+/// Tapis's answer and the write of the new tokens loses the login: the
+/// issuer took the old refresh token and the new one died with the process
+/// (RELIABILITY.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_killed_at_random_and_restarted_break_nothing() {
+    let r = soak(&Soak {
+        kill_every: Some(Duration::from_secs(2)),
+        ..Soak::new(20, soak_time(), false)
+    })
+    .await
+    .expect("soak");
+    assert_healthy(&r);
+    assert!(r.kills >= 5, "{} kills", r.kills);
+}
+
+/// Agents in this process on one state directory, against one fake.
+struct InProcess {
+    sockets: Vec<PathBuf>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), tapis_agent::RunError>>>,
+}
+
+impl InProcess {
+    async fn start(n: usize, dir: &Path, base: &str, flock: FlockCall) -> Self {
+        let mut me = Self {
+            sockets: Vec::new(),
+            stops: Vec::new(),
+            tasks: Vec::new(),
+        };
+        for i in 0..n {
+            let socket = dir.join(format!("run{i}/agent.sock"));
+            let listener = tapis_agent::listener::bind(&socket).expect("bind");
+            let mut config = test_config(base, &dir.join("state"));
+            config.flock_call = flock;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            me.tasks
+                .push(tokio::spawn(tapis_agent::run(listener, config, async {
+                    let _ = rx.await;
+                })));
+            wait_for_socket(&socket).await;
+            me.sockets.push(socket);
+            me.stops.push(tx);
+        }
+        me
+    }
+
+    async fn stop(self) {
+        for tx in self.stops {
+            let _ = tx.send(());
+        }
+        for task in self.tasks {
+            task.await.expect("join").expect("clean stop");
+        }
+    }
+}
+
+fn login() -> Request {
+    Request::Login(LoginMethod::Password {
+        username: USER.into(),
+        password: Secret::new(PASSWORD),
+    })
+}
+
+/// A `flock` that fails as on NFS without a lock manager: the agents say
+/// so, use lock files, and still refresh about once per lifetime, with an
+/// issuer that rotates refresh tokens (where a second refresh would fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_flock_falls_back_to_lock_files() {
+    fn enolck(_: &std::fs::File) -> std::io::Result<bool> {
+        Err(std::io::Error::from_raw_os_error(libc::ENOLCK))
+    }
+    let fake = FakeTapis::start(FakeConfig {
+        token_ttl: Duration::from_secs(3),
+        rotate_refresh_tokens: true,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake");
+    let dir = tempfile::Builder::new()
+        .prefix("tn")
+        .tempdir_in("/tmp")
+        .expect("dir");
+    let agents = InProcess::start(5, dir.path(), &fake.base_url(), FlockCall(enolck)).await;
+    let mut first = AgentClient::connect(&agents.sockets[0]).await;
+    assert!(matches!(
+        first.call(login()).await,
+        Response::LoggedIn { .. }
+    ));
+    let grants_before = fake.calls("create_token");
+    let run_for = Duration::from_secs(12);
+    let until = Instant::now() + run_for;
+    let loops: Vec<_> = agents
+        .sockets
+        .iter()
+        .cloned()
+        .map(|socket| {
+            tokio::spawn(async move {
+                let mut c = AgentClient::connect(&socket).await;
+                let mut calls = 0;
+                while Instant::now() < until {
+                    let answer = c.call(Request::Token { min_valid_secs: 1 }).await;
+                    assert!(matches!(answer, Response::Token(_)), "{answer:?}");
+                    calls += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                calls
+            })
+        })
+        .collect();
+    for l in loops {
+        assert!(l.await.expect("client") > 50);
+    }
+    let grants = fake.calls("create_token") - grants_before;
+    assert!(
+        (2..=8).contains(&grants),
+        "{grants} grants in 12 s of 3 s tokens"
+    );
+    assert_eq!(fake.stats().expired_token, 0);
+    for socket in &agents.sockets {
+        let Response::Status(s) = AgentClient::connect(socket)
+            .await
+            .call(Request::Status)
+            .await
+        else {
+            panic!("no status")
+        };
+        assert_eq!(s.state.lock_method, "lockfile");
+        let why = s.state.lock_reason.unwrap_or_default();
+        assert!(why.contains("ENOLCK"), "{why}");
+    }
+    // What status shows, a person sees too.
+    let out = tapis_agent_tests::harness::cred_cmd(&agents.sockets[1], &["status"], None);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("locks     lock files ("), "{shown}");
+    assert!(dir.path().join("state/locks/lockfile-mode").exists());
+    agents.stop().await;
+    fake.shutdown().await;
+}
+
+/// `logout` on one agent: every peer stops handing out tokens within one
+/// refresh margin (1 s for 3 s tokens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_anywhere_is_a_logout_everywhere() {
+    let fake = FakeTapis::start(FakeConfig {
+        token_ttl: Duration::from_secs(3),
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake");
+    let dir = tempfile::Builder::new()
+        .prefix("to")
+        .tempdir_in("/tmp")
+        .expect("dir");
+    std::fs::write(dir.path().join("config.toml"), "").expect("config");
+    let mut agents = Vec::new();
+    for i in 0..5 {
+        let paths = AgentPaths {
+            socket: dir.path().join(format!("run{i}/agent.sock")),
+            state_dir: dir.path().join("state"),
+            config: dir.path().join("config.toml"),
+            log: dir.path().join(format!("agent{i}.log")),
+        };
+        agents.push(AgentProcess::start(&paths, &fake.base_url(), "info").await);
+    }
+    let token = Request::Token { min_valid_secs: 1 };
+    assert!(matches!(
+        ask(&agents[0].socket, &login(), WAIT).await,
+        Ok(Response::LoggedIn { .. })
+    ));
+    for a in &agents {
+        assert!(matches!(
+            ask(&a.socket, &token, WAIT).await,
+            Ok(Response::Token(_))
+        ));
+    }
+    let logout = Request::Logout {
+        forget_client: false,
+    };
+    assert!(matches!(
+        ask(&agents[2].socket, &logout, WAIT).await,
+        Ok(Response::LoggedOut)
+    ));
+    let start = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for a in &agents {
+        loop {
+            match ask(&a.socket, &token, WAIT).await {
+                Ok(Response::Error(e)) if e.kind == ErrorKind::LoginRequired => break,
+                Ok(Response::Token(_)) => {}
+                other => panic!("{other:?}"),
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "a peer kept its login"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        slowest = slowest.max(start.elapsed());
+    }
+    eprintln!("every peer logged out within {slowest:?}");
+    // One refresh margin (1 s), and some room for a loaded machine.
+    assert!(slowest < Duration::from_secs(2), "{slowest:?}");
+    for a in &mut agents {
+        assert!(a.terminate().success());
+    }
+    fake.shutdown().await;
+}
+
+/// `tapis-agent exec -- tapis-cred establish stampede3` as the 200 tasks
+/// of a job array, 20 at a time, on one state directory: one credential
+/// check between them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_array_shares_one_credential_check() {
+    const TASKS: usize = 200;
+    const AT_ONCE: usize = 20;
+    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
+    let sandbox = Arc::new(Sandbox::new(&fake.base_url()));
+    let task = |sandbox: &Sandbox, args: &[&str], stdin: Option<&str>| -> Output {
+        let mut cmd: Command = sandbox.command("tapis-agent");
+        cmd.arg("exec")
+            .arg("--config")
+            .arg(sandbox.path("cfg/none.toml"))
+            .arg("--")
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("stdin");
+        }
+        child.wait_with_output().expect("exec")
+    };
+    let login = [
+        "tapis-cred",
+        "login",
+        "--username",
+        USER,
+        "--password-stdin",
+    ];
+    let out = task(&sandbox, &login, Some(PASSWORD));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..AT_ONCE)
+        .map(|_| {
+            let sandbox = sandbox.clone();
+            std::thread::spawn(move || {
+                (0..TASKS / AT_ONCE)
+                    .map(|_| task(&sandbox, &["tapis-cred", "establish", "stampede3"], None))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for w in workers {
+        for out in w.join().expect("worker") {
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let said = text(&out.stdout);
+            assert!(said.starts_with("stampede3: "), "{said}");
+            created += usize::from(said.contains("created"));
+        }
+    }
+    let took = started.elapsed();
+    let checks = fake.calls("checkUserCredential");
+    eprintln!(
+        "{TASKS} tasks, {AT_ONCE} at a time, in {took:?}: {checks} check(s), {} create(s)",
+        fake.calls("createUserCredential")
+    );
+    assert_eq!(checks, 1, "one check for the whole array");
+    assert_eq!(fake.calls("createUserCredential"), 1);
+    assert_eq!(created, 1);
+    fake.shutdown().await;
+}
