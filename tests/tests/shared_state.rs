@@ -205,6 +205,22 @@ async fn a_failing_flock_falls_back_to_lock_files() {
     let out = tapis_agent_tests::harness::cred_cmd(&agents.sockets[1], &["status"], None);
     let shown = text(&out.stdout);
     assert!(shown.contains("locks     lock files ("), "{shown}");
+    let out = tapis_agent_tests::harness::cred_cmd(&agents.sockets[1], &["doctor", "--json"], None);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor json");
+    let locks = doc["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "locks")
+        .expect("a state locks check");
+    assert_eq!(locks["status"], "warn", "{locks}");
+    assert!(
+        locks["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ENOLCK"),
+        "{locks}"
+    );
     assert!(dir.path().join("state/locks/lockfile-mode").exists());
     agents.stop().await;
     fake.shutdown().await;

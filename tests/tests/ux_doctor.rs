@@ -59,6 +59,7 @@ async fn doctor_checks_in_order_and_reports_fixes() {
             "login",
             "tapis",
             "state dir",
+            "locks",
             "systemd",
             "token file"
         ]
@@ -75,6 +76,14 @@ async fn doctor_checks_in_order_and_reports_fixes() {
         "{doc}"
     );
     assert_eq!(check(&doc, "token file")["status"], "fail");
+    assert_eq!(check(&doc, "locks")["status"], "pass", "{doc}");
+    assert!(
+        check(&doc, "locks")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("flock"),
+        "{doc}"
+    );
     assert!(agent.fake.calls("healthCheck") >= 1);
 
     // Logged in, token file written: login, tapis and token file pass.

@@ -124,6 +124,10 @@ pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
             "unknown: neither the agent nor the config says",
         ),
     });
+    checks.push(match agent.as_mut() {
+        Some(a) => locks_check(a),
+        None => Check::skip("locks", "the agent is not reachable"),
+    });
     checks.push(host::systemd());
     let export = match &settings {
         Some(s) => s.export_token_file.as_ref().map(PathBuf::from),
@@ -161,6 +165,38 @@ fn agent_check(
             checks.push(Check::fail("agent", f.message, fix));
             None
         }
+    }
+}
+
+/// How the agents sharing the state directory take turns, as the agent
+/// found it: `flock`, or lock files when `flock` fails or is node-local.
+fn locks_check(agent: &mut Agent) -> Check {
+    const NAME: &str = "locks";
+    let Ok(Response::Status(info)) = agent.call(&Request::Status) else {
+        return Check::fail(
+            NAME,
+            "the agent did not report its status",
+            "restart the agent",
+        );
+    };
+    let state = info.state;
+    let on = state
+        .filesystem
+        .map(|fs| format!(" on {fs}"))
+        .unwrap_or_default();
+    match (state.lock_method.as_str(), state.lock_reason) {
+        ("flock", _) => Check::pass(NAME, format!("flock{on}")),
+        (method, reason) => Check::warn(
+            NAME,
+            format!(
+                "{method}{on}: {}",
+                reason.unwrap_or_else(|| "configured".into())
+            ),
+            "lock files are safe here, only slower: a lock left by a crashed agent on another \
+             host waits out its lease. On Lustre, mount with -o flock (not localflock); on NFS, \
+             run the lock manager (rpc.statd/lockd); then delete locks/lockfile-mode in the \
+             state directory (docs/deployment.md, \"Shared home directories\")",
+        ),
     }
 }
 
