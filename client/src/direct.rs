@@ -33,8 +33,7 @@ pub fn run() -> Result<u8, Failure> {
     match (status.code(), status.signal()) {
         (Some(EXEC_FAILED), _) => Err(exit::agent_unreachable(
             "--direct: cannot start a private agent (tapis-agent said why on stderr)",
-        )
-        .with_hint("if an agent is running on your state directory, drop --direct and use it")),
+        )),
         (Some(code), _) => Ok(u8::try_from(code).unwrap_or(1)),
         (None, Some(signal)) => Ok(u8::try_from(128 + signal).unwrap_or(1)),
         (None, None) => Ok(1),

@@ -1,12 +1,13 @@
 //! Many agents on one state directory, as batch jobs on a shared home run
 //! them: each agent a real `tapis-agent` process with its own socket, all on
 //! one state directory, each with a client asking for a token (and using it
-//! against Tapis) and an establish in a loop. The soak behind
-//! `tests/tests/shared_state.rs` and `bench -- shared`.
+//! against Tapis) and an establish in a loop; and the tasks of a job array.
+//! Behind `tests/tests/shared_state.rs` and `bench -- shared`.
 
 use crate::fake::{FakeConfig, FakeTapis};
 use crate::harness::{PASSWORD, USER, fake_http};
 use crate::process::{AgentPaths, AgentProcess, CallError, ask};
+use crate::sandbox::Sandbox;
 use anyhow::{Context as _, ensure};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -308,4 +309,109 @@ async fn kill_and_restart(
         tokio::time::sleep(Duration::from_millis(200)).await;
         agents[i] = AgentProcess::start(&paths[i], base, "info").await;
     }
+}
+
+/// What a job array did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JobArrayReport {
+    /// Tasks run.
+    pub tasks: usize,
+    /// Tasks running at once.
+    pub at_once: usize,
+    /// Wall time of all tasks, seconds.
+    pub secs: f64,
+    /// Tasks that did not exit 0, with their stderr.
+    pub failed: Vec<String>,
+    /// Tasks that said `created`.
+    pub created_answers: usize,
+    /// Credential checks Tapis answered.
+    pub checks: u64,
+    /// Credentials Tapis created.
+    pub creates: u64,
+}
+
+/// `tasks` runs of `tapis-agent exec -- tapis-cred establish stampede3`,
+/// `at_once` at a time, in one user's environment (one state directory,
+/// no running agent): the tasks of a job array. Logs in first.
+pub async fn job_array(tasks: usize, at_once: usize) -> anyhow::Result<JobArrayReport> {
+    let fake = FakeTapis::start(FakeConfig::default()).await?;
+    let sandbox = Arc::new(Sandbox::new(&fake.base_url()));
+    let login = [
+        "tapis-cred",
+        "login",
+        "--username",
+        USER,
+        "--password-stdin",
+    ];
+    let s = sandbox.clone();
+    let out = tokio::task::spawn_blocking(move || exec_task(&s, &login, Some(PASSWORD))).await??;
+    ensure!(
+        out.status.success(),
+        "login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = Instant::now();
+    let workers: Vec<_> = (0..at_once)
+        .map(|w| {
+            let sandbox = sandbox.clone();
+            let mine = (w..tasks).step_by(at_once).count();
+            tokio::task::spawn_blocking(move || {
+                (0..mine)
+                    .map(|_| exec_task(&sandbox, &["tapis-cred", "establish", "stampede3"], None))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut report = JobArrayReport {
+        tasks,
+        at_once,
+        ..JobArrayReport::default()
+    };
+    for w in workers {
+        for out in w.await? {
+            let out = out?;
+            let said = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() || !said.starts_with("stampede3: ") {
+                report.failed.push(format!(
+                    "{}: {said} {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            report.created_answers += usize::from(said.contains("created"));
+        }
+    }
+    report.secs = started.elapsed().as_secs_f64();
+    report.checks = fake.calls("checkUserCredential");
+    report.creates = fake.calls("createUserCredential");
+    fake.shutdown().await;
+    Ok(report)
+}
+
+/// `tapis-agent exec -- ARGS...` in the sandbox, with `stdin` fed in.
+fn exec_task(
+    sandbox: &Sandbox,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::io::Result<std::process::Output> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut cmd = sandbox.command("tapis-agent");
+    cmd.arg("exec")
+        .arg("--config")
+        .arg(sandbox.path("cfg/none.toml"))
+        .arg("--")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())?;
+    }
+    child.wait_with_output()
 }

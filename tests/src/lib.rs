@@ -5,3 +5,4 @@ pub mod fake;
 pub mod fleet;
 pub mod harness;
 pub mod process;
+pub mod sandbox;

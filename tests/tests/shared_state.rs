@@ -8,17 +8,12 @@
 //!
 //! The soaks run 60 s each (`TAPIS_AGENT_SOAK_SECS` to change it).
 
-mod deploy_common;
-
-use deploy_common::{Sandbox, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tapis_agent::store::lock::FlockCall;
 use tapis_agent_proto::{ErrorKind, LoginMethod, Request, Response, Secret};
 use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
-use tapis_agent_tests::fleet::{Soak, SoakReport, soak};
+use tapis_agent_tests::fleet::{Soak, SoakReport, job_array, soak};
 use tapis_agent_tests::harness::{AgentClient, PASSWORD, USER, test_config, wait_for_socket};
 use tapis_agent_tests::process::{AgentPaths, AgentProcess, ask};
 
@@ -203,7 +198,7 @@ async fn a_failing_flock_falls_back_to_lock_files() {
     }
     // What status shows, a person sees too.
     let out = tapis_agent_tests::harness::cred_cmd(&agents.sockets[1], &["status"], None);
-    let shown = text(&out.stdout);
+    let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("locks     lock files ("), "{shown}");
     let out = tapis_agent_tests::harness::cred_cmd(&agents.sockets[1], &["doctor", "--json"], None);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor json");
@@ -300,73 +295,10 @@ async fn a_logout_anywhere_is_a_logout_everywhere() {
 /// check between them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_array_shares_one_credential_check() {
-    const TASKS: usize = 200;
-    const AT_ONCE: usize = 20;
-    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
-    let sandbox = Arc::new(Sandbox::new(&fake.base_url()));
-    let task = |sandbox: &Sandbox, args: &[&str], stdin: Option<&str>| -> Output {
-        let mut cmd: Command = sandbox.command("tapis-agent");
-        cmd.arg("exec")
-            .arg("--config")
-            .arg(sandbox.path("cfg/none.toml"))
-            .arg("--")
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("stdin");
-        }
-        child.wait_with_output().expect("exec")
-    };
-    let login = [
-        "tapis-cred",
-        "login",
-        "--username",
-        USER,
-        "--password-stdin",
-    ];
-    let out = task(&sandbox, &login, Some(PASSWORD));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..AT_ONCE)
-        .map(|_| {
-            let sandbox = sandbox.clone();
-            std::thread::spawn(move || {
-                (0..TASKS / AT_ONCE)
-                    .map(|_| task(&sandbox, &["tapis-cred", "establish", "stampede3"], None))
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let mut created = 0;
-    for w in workers {
-        for out in w.join().expect("worker") {
-            assert!(out.status.success(), "{}", text(&out.stderr));
-            let said = text(&out.stdout);
-            assert!(said.starts_with("stampede3: "), "{said}");
-            created += usize::from(said.contains("created"));
-        }
-    }
-    let took = started.elapsed();
-    let checks = fake.calls("checkUserCredential");
-    eprintln!(
-        "{TASKS} tasks, {AT_ONCE} at a time, in {took:?}: {checks} check(s), {} create(s)",
-        fake.calls("createUserCredential")
-    );
-    assert_eq!(checks, 1, "one check for the whole array");
-    assert_eq!(fake.calls("createUserCredential"), 1);
-    assert_eq!(created, 1);
-    fake.shutdown().await;
+    let r = job_array(200, 20).await.expect("job array");
+    eprintln!("{r:#?}");
+    assert!(r.failed.is_empty(), "{:#?}", r.failed);
+    assert_eq!(r.checks, 1, "one check for the whole array");
+    assert_eq!(r.creates, 1);
+    assert_eq!(r.created_answers, 1);
 }

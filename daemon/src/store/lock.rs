@@ -481,15 +481,21 @@ fn read_marker(dir: &Path) -> Option<String> {
     })
 }
 
-/// Lustre with `localflock` grants `flock` on each node alone: useless
-/// between nodes, though every call succeeds.
+/// Mounts where `flock` is granted on each host alone: useless between
+/// hosts, though every call succeeds. Lustre with `localflock`; NFS with
+/// `nolock` or `local_lock=flock|all`.
 fn node_local_flock(mount: &Mount) -> Option<String> {
-    (mount.fstype == "lustre" && mount.has_option("localflock")).then(|| {
-        format!(
-            "{} is mounted with localflock: flock is node-local",
-            mount.point.display()
-        )
-    })
+    let option = match mount.fstype.as_str() {
+        "lustre" => ["localflock"].iter().find(|o| mount.has_option(o)),
+        t if t.starts_with("nfs") => ["nolock", "local_lock=flock", "local_lock=all"]
+            .iter()
+            .find(|o| mount.has_option(o)),
+        _ => None,
+    }?;
+    Some(format!(
+        "{} is mounted with {option}: flock is node-local",
+        mount.point.display()
+    ))
 }
 
 /// Tries `flock` once on a probe file; `Some(reason)` when the call fails.
@@ -653,12 +659,22 @@ mod tests {
     }
 
     #[test]
-    fn lustre_localflock_is_node_local() {
+    fn node_local_flock_is_recognised() {
         let mounts = mounts::parse(
             "41 22 0:36 / /scratch rw - lustre mgs@o2ib:/scratch rw,localflock\n\
-             42 22 0:37 / /work rw - lustre mgs@o2ib:/work rw,flock\n",
+             42 22 0:37 / /work rw - lustre mgs@o2ib:/work rw,flock\n\
+             43 22 0:38 / /home rw - nfs fs:/home rw,vers=3,nolock\n\
+             44 22 0:39 / /h2 rw - nfs4 fs:/h2 rw,vers=4.2,local_lock=flock\n\
+             45 22 0:40 / /h3 rw - nfs4 fs:/h3 rw,vers=4.2,local_lock=none\n",
         );
-        assert!(node_local_flock(&mounts[0]).is_some());
-        assert!(node_local_flock(&mounts[1]).is_none());
+        let local: Vec<bool> = mounts
+            .iter()
+            .map(|m| node_local_flock(m).is_some())
+            .collect();
+        assert_eq!(local, [true, false, true, true, false]);
+        assert_eq!(
+            node_local_flock(&mounts[0]).unwrap(),
+            "/scratch is mounted with localflock: flock is node-local"
+        );
     }
 }

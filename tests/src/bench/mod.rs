@@ -17,6 +17,7 @@ pub mod memory;
 pub mod process;
 pub mod report;
 pub mod seed;
+pub mod shared;
 pub mod stats;
 pub mod throughput;
 

@@ -443,8 +443,13 @@ pub fn markdown(r: &Results) -> String {
 
 /// Replaces the text between [`BEGIN_MARK`] and [`END_MARK`] in `doc`.
 pub fn splice(doc: &str, generated: &str) -> Option<String> {
-    let start = doc.find(BEGIN_MARK)? + BEGIN_MARK.len();
-    let end = start + doc[start..].find(END_MARK)?;
+    splice_between(doc, BEGIN_MARK, END_MARK, generated)
+}
+
+/// Replaces the text between `begin` and `end` in `doc`.
+pub fn splice_between(doc: &str, begin: &str, end: &str, generated: &str) -> Option<String> {
+    let start = doc.find(begin)? + begin.len();
+    let end = start + doc[start..].find(end)?;
     Some(format!(
         "{}\n{}\n{}",
         &doc[..start],

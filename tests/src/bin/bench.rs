@@ -15,13 +15,19 @@ use tapis_agent_tests::bench::{self, Options, Plan, bins::Bins, report, seed::Py
 /// establishes, agent memory, cold-path overhead and binary sizes. Prints the
 /// tables and writes them as markdown and JSON.
 ///
+/// `shared` is another figure: many agents on one state directory (token
+/// grants per lifetime for 1, 5 and 20 agents, with and without refresh-token
+/// rotation) and a job array.
+///
 /// Example:
 ///   cargo run --release -p tapis-agent-tests --bin bench -- all --update BENCHMARKS.md
+///   cargo run --release -p tapis-agent-tests --bin bench -- shared --update BENCHMARKS.md
 #[derive(Debug, Parser)]
 #[command(name = "bench", verbatim_doc_comment)]
 struct Args {
     /// all: the full run behind BENCHMARKS.md (a few minutes);
-    /// quick: every figure with fewer runs (under a minute)
+    /// quick: every figure with fewer runs (under a minute);
+    /// shared: many agents on one state directory (6 soaks of --secs each)
     #[arg(value_enum, default_value_t = Mode::Quick)]
     mode: Mode,
     /// Directory for bench-MODE.md and bench-MODE.json [default: TARGET/bench]
@@ -45,12 +51,61 @@ struct Args {
     /// file, e.g. BENCHMARKS.md
     #[arg(long, value_name = "PATH")]
     update: Option<PathBuf>,
+    /// shared: seconds per soak
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    secs: u64,
+    /// shared: tasks of the job array
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    tasks: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
     All,
     Quick,
+    Shared,
+}
+
+/// Marks of the shared figure's generated section.
+const SHARED_MARKS: (&str, &str) = ("<!-- bench:shared:begin -->", "<!-- bench:shared:end -->");
+
+/// The command line that produced a report of `mode`.
+fn command_line(mode: &str) -> String {
+    let profile = if cfg!(debug_assertions) {
+        ""
+    } else {
+        "--release "
+    };
+    let rest: String = std::env::args()
+        .skip(1)
+        .filter(|a| a != mode)
+        .map(|a| format!(" {a}"))
+        .collect();
+    format!("cargo run {profile}-p tapis-agent-tests --bin bench -- {mode}{rest}")
+}
+
+/// `bench shared`: figure 8.
+fn shared(args: &Args, target: &std::path::Path) -> anyhow::Result<()> {
+    let results = bench::shared::run(args.secs, args.tasks, command_line("shared"))?;
+    let md = bench::shared::markdown(&results);
+    println!("{md}");
+    let out = args.out.clone().unwrap_or_else(|| target.join("bench"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("bench-shared.md"), &md)?;
+    std::fs::write(
+        out.join("bench-shared.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    if let Some(doc_path) = &args.update {
+        let doc = std::fs::read_to_string(doc_path)
+            .with_context(|| format!("reading {}", doc_path.display()))?;
+        let (begin, end) = SHARED_MARKS;
+        let updated = report::splice_between(&doc, begin, end, &md)
+            .with_context(|| format!("{} has no {begin} … {end} section", doc_path.display()))?;
+        std::fs::write(doc_path, updated)?;
+        eprintln!("bench: updated {}", doc_path.display());
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +130,7 @@ fn main() -> anyhow::Result<()> {
     let (plan, mode) = match args.mode {
         Mode::All => (Plan::all(), "all"),
         Mode::Quick => (Plan::quick(), "quick"),
+        Mode::Shared => return shared(&args, &target),
     };
     let python = if args.no_seed {
         PythonSource::Off
@@ -86,16 +142,7 @@ fn main() -> anyhow::Result<()> {
             install: matches!(args.mode, Mode::All),
         }
     };
-    let extra: Vec<String> = std::env::args().skip(2).collect();
-    let profile = if cfg!(debug_assertions) {
-        ""
-    } else {
-        "--release "
-    };
-    let command = format!(
-        "cargo run {profile}-p tapis-agent-tests --bin bench -- {mode}{}",
-        extra.iter().map(|a| format!(" {a}")).collect::<String>()
-    );
+    let command = command_line(mode);
     let results = bench::run(&Options {
         plan,
         bins,
