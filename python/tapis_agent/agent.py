@@ -154,7 +154,9 @@ def _systems_args(systems: tuple[str | Iterable[str], ...]) -> list[str]:
     for item in systems:
         flat.extend([item] if isinstance(item, str) else item)
     if not flat:
-        raise TapisAgentError("no system given", "name at least one system, e.g. 'stampede3'", exit_code=2, kind="usage")
+        raise TapisAgentError(
+            "no system given", "name at least one system, e.g. 'stampede3'", exit_code=2, kind="usage"
+        )
     for s in flat:
         if not isinstance(s, str) or not s.strip():
             raise TapisAgentError(f"not a system id: {s!r}", exit_code=2, kind="usage")
@@ -200,7 +202,9 @@ class Agent:
 
     def _token(self, min_valid: int) -> dict[str, Any]:
         if isinstance(min_valid, bool) or not isinstance(min_valid, int) or min_valid < 0:
-            raise TapisAgentError(f"min_valid must be a number of seconds >= 0, not {min_valid!r}", exit_code=2, kind="usage")
+            raise TapisAgentError(
+                f"min_valid must be a number of seconds >= 0, not {min_valid!r}", exit_code=2, kind="usage"
+            )
         doc = self._run(["token", "--min-valid", str(min_valid)])
         if not _str(doc, "access_token"):
             raise TapisAgentError("token: the answer holds no access token")
@@ -219,9 +223,7 @@ class Agent:
         """
         return self._systems("establish", systems, user, fresh)
 
-    def check(
-        self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False
-    ) -> list[SystemResult]:
+    def check(self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False) -> list[SystemResult]:
         """Each system's credential state (``present``, ``missing``,
         ``rejected``, ``host_unreachable``); changes nothing. Failures as
         :meth:`establish`."""
@@ -269,7 +271,9 @@ class Agent:
             raised.failed = [r.system for r in failed]
             raise raised
         if doc.get("ok") is False:
-            raise TapisAgentError(f"{command}: failed (exit code {_int(doc, 'exit_code')})", exit_code=_int(doc, "exit_code") or 1)
+            raise TapisAgentError(
+                f"{command}: failed (exit code {_int(doc, 'exit_code')})", exit_code=_int(doc, "exit_code") or 1
+            )
         return results
 
     def status(self) -> Status:

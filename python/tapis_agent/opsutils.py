@@ -28,9 +28,7 @@ def _tapis_class() -> Any:
     try:
         from tapipy.tapis import Tapis
     except ImportError:
-        raise ImportError(
-            "tapis_agent.opsutils needs tapipy: pip install 'tapis-agent[tapipy]'"
-        ) from None
+        raise ImportError("tapis_agent.opsutils needs tapipy: pip install 'tapis-agent[tapipy]'") from None
     return Tapis
 
 

@@ -44,8 +44,7 @@ def same_tapis(agent: Agent, base_url: str | None) -> str:
     served = agent.base_url()
     if base_url and normalize_url(base_url) != normalize_url(served):
         raise TapisAgentError(
-            f"the client asks for {base_url} but the agent talks to {served}: "
-            "its tokens are not valid there",
+            f"the client asks for {base_url} but the agent talks to {served}: its tokens are not valid there",
             f"use base_url={served!r}, or run an agent (or a profile) for {base_url}",
             exit_code=2,
             kind="usage",

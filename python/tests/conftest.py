@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import SCRUBBED, AgentProcess, Fake, Sandbox, USER, PASSWORD  # noqa: E402
+import tapis_agent
 
-import tapis_agent  # noqa: E402
+from harness import PASSWORD, SCRUBBED, USER, AgentProcess, Fake, Sandbox
 
 
 @pytest.fixture

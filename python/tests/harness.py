@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+#: The environment as the suite started, before any fixture changed it: builds
+#: need the real HOME (cargo, rustup).
+ORIGINAL_ENV = dict(os.environ)
 USER, PASSWORD = "testuser", "testpass"
 #: Longest any single wait may take, in seconds.
 WAIT = 20.0

@@ -9,10 +9,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from harness import PASSWORD, USER, AgentProcess, Fake, Sandbox
 
 import tapis_agent
 from tapis_agent import errors
+
+from harness import PASSWORD, USER, AgentProcess, Fake, Sandbox
 
 
 def test_not_logged_in_is_a_typed_error(agent: AgentProcess) -> None:
@@ -198,7 +199,8 @@ def test_error_documents_are_parsed_defensively() -> None:
         e = errors.from_document({"kind": kind, "code": code, "message": "m", "hint": None})
         assert type(e) is cls and e.exit_code == code and e.kind == kind
         assert type(errors.from_document({"code": code})) is cls
-    for odd in (None, [], "text", {"kind": 3, "code": "x", "message": None, "hint": 5}):
+    odds: list[object] = [None, [], "text", {"kind": 3, "code": "x", "message": None, "hint": 5}]
+    for odd in odds:
         e = errors.from_document(odd)
         assert type(e) is tapis_agent.TapisAgentError and e.exit_code == 1 and e.hint is None
     assert errors.from_document({"kind": "usage", "code": 2, "message": "m"}).exit_code == 2
@@ -216,9 +218,9 @@ def test_times_are_aware_and_tolerant() -> None:
 
 
 def test_finds_the_tapis_cred_installed_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import scripts_dir
-
     from tapis_agent import _cred
+
+    from harness import scripts_dir
 
     monkeypatch.delenv("TAPIS_CRED", raising=False)
     # Not on PATH at all: found next to the interpreter.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from harness import PASSWORD, USER, AgentProcess, Fake
 
 import tapis_agent
 from tapis_agent import opsutils
 from tapis_agent.opsutils import connect_tapis, establish_tms_credentials, revoke_tms_credentials
+
+from harness import PASSWORD, USER, AgentProcess, Fake
 
 SYSTEMS = ["stampede3", "ls6", "frontera"]
 
@@ -35,7 +36,7 @@ def test_the_seed_notebook(logged_in: AgentProcess, fake: Fake, capsys: pytest.C
 
     for system_id in SYSTEMS:
         establish_tms_credentials(t, system_id, USER)
-    out = capsys.readouterr().out
+    printed = capsys.readouterr().out
     expected = "".join(
         " -- TMS User Credentials --\n"
         f"username: {USER}\n"
@@ -46,7 +47,7 @@ def test_the_seed_notebook(logged_in: AgentProcess, fake: Fake, capsys: pytest.C
         "-- CREDENTIALS ESTABLISHED SUCCESSFULLY!!! --\n"
         for s in SYSTEMS
     )
-    assert out == expected
+    assert printed == expected
     # Run again (the notebook re-run): answered by the agent's cache.
     establish_tms_credentials(t, "ls6", USER)
     assert capsys.readouterr().out.splitlines()[-1] == f"Found {USER}'s system credentials. (cached)"
@@ -64,7 +65,9 @@ def test_the_seed_notebook(logged_in: AgentProcess, fake: Fake, capsys: pytest.C
     assert sorted(c["system"] for c in stored if c["user"] == USER) == ["frontera", "stampede3"], stored
 
 
-def test_a_pki_system_is_never_established(logged_in: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_pki_system_is_never_established(
+    logged_in: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str]
+) -> None:
     t = connect_tapis(base_url=fake.base_url)
     capsys.readouterr()
     with pytest.raises(tapis_agent.NotTmsKeys) as caught:

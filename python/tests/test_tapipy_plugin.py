@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from harness import USER, AgentProcess, Fake
 from tapipy.errors import UnauthorizedError
 from tapipy.tapis import Tapis
 
 import tapis_agent
+
+from harness import USER, AgentProcess, Fake
 
 #: How long the client keeps calling with 3 s tokens.
 CALLING_SECS = 30.0
@@ -101,7 +102,9 @@ def test_not_logged_in_fails_at_construction(agent: AgentProcess, fake: Fake) ->
         client(fake.base_url)
 
 
-def test_another_agent_through_tapis_kwargs(logged_in: AgentProcess, fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_another_agent_through_tapis_kwargs(
+    logged_in: AgentProcess, fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TAPIS_AGENT_SOCK")
     t = Tapis(
         base_url=fake.base_url,
