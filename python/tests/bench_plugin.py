@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import PASSWORD, SCRUBBED, USER, running  # noqa: E402
+from harness import PASSWORD, SCRUBBED, USER, running
 
 #: The added cost the plugin is meant to stay under, in microseconds.
 TARGET_US = 50.0
@@ -37,8 +37,9 @@ def measure(iterations: int) -> dict[str, Any]:
         for var in SCRUBBED:
             os.environ.pop(var, None)
         os.environ.update(env)
-        import tapis_agent
         from tapipy.tapis import Tapis
+
+        import tapis_agent
 
         tapis_agent.login(USER, PASSWORD)
         fixed = Tapis(base_url=fake.base_url, access_token=tapis_agent.token(min_valid=3600).access_token)
@@ -60,7 +61,7 @@ def measure(iterations: int) -> dict[str, Any]:
             order: list[tuple[Any, list[float]]] = [(plugged, with_plugin), (fixed, with_fixed)]
             for t, out in order if i % 2 == 0 else reversed(order):
                 out.append(timed(t))
-        diffs = [p - f for p, f in zip(with_plugin, with_fixed)]
+        diffs = [p - f for p, f in zip(with_plugin, with_fixed, strict=True)]
         hook = hook_cost(plugged)
         return {
             "iterations": iterations,
