@@ -22,7 +22,8 @@ def test_the_lock_has_the_roots_versions() -> None:
         return out
 
     root, wheel = versions(REPO / "Cargo.lock"), versions(REPO / "python/Cargo.lock")
-    drift = {name: (root[name], v) for name, v in wheel.items() if name in root and root[name] != v}
+    # A subset: the wheel builds fewer crates, each at a version the root locks.
+    drift = {name: sorted(v - root[name]) for name, v in wheel.items() if name in root and not v <= root[name]}
     assert not drift, f"python/Cargo.lock differs from Cargo.lock (copy it over and run cargo metadata): {drift}"
     missing = sorted(set(wheel) - set(root) - {"tapis-agent-python"})
     assert not missing, f"python/Cargo.lock has packages the root lock lacks: {missing}"
