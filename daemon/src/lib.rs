@@ -7,6 +7,7 @@
 //! [`token`] (token manager); [`cache`] and [`store`] persist state.
 
 pub mod cache;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connection;

@@ -1,55 +1,34 @@
 #!/usr/bin/env python3
-"""Use tapis-agent's token from Python: no password prompt, no token file.
+"""Use tapis-agent from Python: no password prompt, no token file, no expiry.
 
-The agent keeps the token fresh; `tapis-cred token --min-valid 300` prints one
-that is valid for at least five more minutes (exit code 3: log in first with
-`tapis-cred login`). The script then builds a tapipy client with it, makes
-sure TMS credentials exist on the system, and reads the system.
+`pip install 'tapis-agent[tapipy]'`, log in once (`tapis-cred login`, or
+`tapis_agent.login()` in a notebook), then: the tapipy plugin gives a client
+whose token the agent keeps fresh, and `tapis_agent.establish` makes sure TMS
+credentials exist on the system (answered from the agent's cache when known).
 
 Usage: python3 tapis_token.py [SYSTEM]      (default: stampede3)
 """
 
-import json
-import subprocess
 import sys
 
 from tapipy.tapis import Tapis
 
-
-def tapis_cred(*args):
-    """Runs tapis-cred and returns its stdout; raises with its message on failure."""
-    done = subprocess.run(["tapis-cred", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        message = done.stderr.strip() or f"exit code {done.returncode}"
-        raise RuntimeError(f"tapis-cred {args[0]} failed: {message}")
-    return done.stdout
+import tapis_agent
 
 
-def agent_token(min_valid=300):
-    """An access token valid for at least `min_valid` seconds."""
-    return tapis_cred("token", "--min-valid", str(min_valid)).strip()
-
-
-def agent_base_url():
-    """The Tapis the agent talks to, so that the SDK talks to the same one."""
-    return json.loads(tapis_cred("status", "--json"))["agent"]["base_url"]
-
-
-def connect():
-    """A tapipy client logged in with the agent's token."""
-    return Tapis(base_url=agent_base_url(), access_token=agent_token())
-
-
-def main():
+def main() -> None:
     system = sys.argv[1] if len(sys.argv) > 1 else "stampede3"
-    t = connect()
-    tapis_cred("establish", system)
+    # base_url=None: the Tapis the agent talks to.
+    t = Tapis(base_url=None, plugins=["tapis_agent.tapipy"])
+    result = tapis_agent.establish(system)[0]
     s = t.systems.getSystem(systemId=system)
-    print(f"{s.id}: {s.host} ({s.defaultAuthnMethod})")
+    print(f"{s.id}: {s.host} ({s.defaultAuthnMethod}), credentials {result.state}")
 
 
 if __name__ == "__main__":
     try:
         main()
-    except RuntimeError as e:
-        sys.exit(str(e))
+    except tapis_agent.TapisAgentError as e:
+        # Exit codes as tapis-cred's: 3 not logged in, 6 not TMS_KEYS, ...
+        print(f"tapis-agent: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)

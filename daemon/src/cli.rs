@@ -1,0 +1,152 @@
+//! The `tapis-agent` program: runs the agent in the foreground (systemd
+//! style), or one of its subcommands. A library function so that other
+//! packages (the Python wheel) can ship the same program.
+
+use crate::config::layers::{self, Effective, Flags};
+use crate::deploy::Deploy;
+use crate::systemd;
+use crate::tools::Tool;
+use anyhow::Context as _;
+use clap::{CommandFactory, Parser};
+use std::path::PathBuf;
+use tracing_subscriber::EnvFilter;
+
+/// Per-user credential agent for Tapis v3.
+///
+/// Keeps your Tapis access token fresh and caches which systems you have
+/// TMS credentials on, so that `tapis-cred establish stampede3` in a job
+/// script answers in milliseconds. Runs in the foreground; stop it with
+/// SIGTERM or Ctrl-C.
+///
+/// Example:
+///   tapis-agent &                  # start for this login session
+///   tapis-cred login               # once
+///   tapis-cred establish stampede3 ls6
+///   tapis-agent config show        # effective settings and their sources
+///   tapis-agent install-units      # start at login (systemd socket activation)
+///   tapis-agent exec -- ./job.sh   # a batch job with its own agent
+///
+/// Settings: flag > environment > config file > default.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about, verbatim_doc_comment)]
+struct Args {
+    /// Socket to listen on [env: TAPIS_AGENT_SOCK] [default: $XDG_RUNTIME_DIR/tapis-agent/agent.sock]
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Config file [default: $XDG_CONFIG_HOME/tapis-agent/config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Tapis base URL [env: TAPIS_BASE_URL] [default: https://designsafe.tapis.io]
+    #[arg(long, global = true, value_name = "URL")]
+    base_url: Option<String>,
+    /// State directory (tokens, cache) [env: TAPIS_AGENT_STATE_DIR] [default: $XDG_STATE_HOME/tapis-agent]
+    #[arg(long, global = true, value_name = "PATH")]
+    state_dir: Option<PathBuf>,
+    /// More log output (-v: debug, -vv: trace); beats RUST_LOG and log_level
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Without a subcommand the agent runs.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The subcommands, grouped by the module that implements them.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Tool(Tool),
+    #[command(flatten)]
+    Deploy(Deploy),
+}
+
+impl Args {
+    fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            base_url: self.base_url.clone(),
+            state_dir: self.state_dir.clone(),
+            socket: self.socket.clone(),
+            verbose: self.verbose,
+        }
+    }
+}
+
+/// The whole program: what `tapis-agent`'s `main` runs.
+pub fn main() -> std::process::ExitCode {
+    let mut args = Args::parse();
+    match args.command.take() {
+        Some(Command::Tool(tool)) => return tool.run(Args::command(), &args.flags()),
+        Some(Command::Deploy(deploy)) => return deploy.run(&args.flags(), init_tracing),
+        None => {}
+    }
+    match layers::resolve(&args.flags(), |v| std::env::var(v).ok())
+        .map_err(anyhow::Error::from)
+        .and_then(|effective| {
+            init_tracing(&effective.log_level);
+            run(effective)
+        }) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tapis-agent: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `level` was validated by [`layers::resolve`].
+fn init_tracing(level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .init();
+}
+
+fn run(effective: Effective) -> anyhow::Result<()> {
+    let Effective {
+        config,
+        socket,
+        profiles,
+        ..
+    } = effective;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(async {
+        let (listener, place) = systemd::listen_or_bind(&socket)?;
+        tracing::info!(socket = %place, "listening");
+        let profiles = crate::multi::Profiles::start(profiles)?;
+        let status = format!("serving on {place}");
+        tokio::spawn(systemd::watchdog());
+        let shutdown = async {
+            shutdown_signal().await;
+            systemd::notify_stopping();
+        };
+        crate::server::run_with_ready(listener, config, shutdown, || {
+            systemd::notify_ready(&status);
+        })
+        .await?;
+        profiles.stop().await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the agent with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

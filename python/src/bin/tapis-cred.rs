@@ -1,0 +1,5 @@
+//! `tapis-cred`, as shipped in the Python wheel.
+
+fn main() -> std::process::ExitCode {
+    tapis_cred::main()
+}

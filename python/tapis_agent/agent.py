@@ -1,0 +1,341 @@
+"""The Python API: what ``tapis-cred`` does, as functions returning objects.
+
+``Agent`` holds how to reach the agent (socket, profile, timeout); the
+module-level functions of :mod:`tapis_agent` use a default one that follows
+the environment exactly as ``tapis-cred`` does (``TAPIS_AGENT_SOCK``,
+``TAPIS_PROFILE``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import getpass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import _cred
+from .errors import TapisAgentError, from_document
+
+#: ``tapis-cred``'s own default for how long to wait for the agent, in seconds.
+DEFAULT_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Token:
+    """An access token and what it is for. ``repr()`` never shows the token."""
+
+    access_token: str = field(repr=False)
+    expires_at: datetime
+    username: str
+    base_url: str
+
+    def expires_in(self) -> float:
+        """Seconds of validity left (negative once expired)."""
+        return (self.expires_at - datetime.now(timezone.utc)).total_seconds()
+
+
+@dataclass(frozen=True)
+class SystemResult:
+    """The outcome for one system of ``establish``, ``check`` or ``revoke``.
+
+    ``state`` is one of ``present``, ``created``, ``recreated``, ``revoked``,
+    ``missing``, ``rejected``, ``host_unreachable``, or ``None`` when this
+    system failed; then ``error`` says why.
+    """
+
+    system: str
+    user: str
+    state: str | None
+    cached: bool
+    error: TapisAgentError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Login:
+    """A completed login."""
+
+    username: str
+    tenant: str
+    expires_at: datetime | None
+    has_refresh_token: bool
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    version: str
+    pid: int
+    uptime_secs: int
+    base_url: str
+
+
+@dataclass(frozen=True)
+class LoginState:
+    """``state`` is ``logged_out``, ``login_required`` or ``logged_in``."""
+
+    state: str
+    username: str | None
+    tenant: str | None
+    reason: str | None
+    expires_at: datetime | None
+    has_refresh_token: bool | None
+    refresh_expires_at: datetime | None
+    next_refresh_at: datetime | None
+    last_refresh_error: str | None
+
+
+@dataclass(frozen=True)
+class CachedSystem:
+    system: str
+    user: str
+    state: str
+    checked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Status:
+    agent: AgentInfo
+    login: LoginState
+    systems: list[CachedSystem]
+    systems_total: int
+
+
+def _str(doc: dict[str, Any], key: str, default: str = "") -> str:
+    v = doc.get(key)
+    return v if isinstance(v, str) else default
+
+
+def _opt_str(doc: dict[str, Any], key: str) -> str | None:
+    v = doc.get(key)
+    return v if isinstance(v, str) else None
+
+
+def _int(doc: dict[str, Any], key: str) -> int:
+    v = doc.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _opt_bool(doc: dict[str, Any], key: str) -> bool | None:
+    v = doc.get(key)
+    return v if isinstance(v, bool) else None
+
+
+def _dict(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    v = doc.get(key)
+    return v if isinstance(v, dict) else {}
+
+
+def _time(doc: dict[str, Any], key: str) -> datetime | None:
+    """``KEY_unix`` (seconds) if present, else the RFC 3339 ``KEY``."""
+    unix = doc.get(f"{key}_unix")
+    if isinstance(unix, (int, float)) and not isinstance(unix, bool):
+        try:
+            return datetime.fromtimestamp(unix, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    text = doc.get(key)
+    if isinstance(text, str) and text:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _systems_args(systems: tuple[str | Iterable[str], ...]) -> list[str]:
+    """``("a", "b")`` or ``(["a", "b"],)``: the system ids, checked."""
+    flat: list[str] = []
+    for item in systems:
+        flat.extend([item] if isinstance(item, str) else item)
+    if not flat:
+        raise TapisAgentError(
+            "no system given", "name at least one system, e.g. 'stampede3'", exit_code=2, kind="usage"
+        )
+    for s in flat:
+        if not isinstance(s, str) or not s.strip():
+            raise TapisAgentError(f"not a system id: {s!r}", exit_code=2, kind="usage")
+    return flat
+
+
+class Agent:
+    """How to reach the agent: ``socket`` (default: ``TAPIS_AGENT_SOCK``, else
+    the standard place), ``profile`` (the agent's ``[profiles.NAME]``, another
+    tenant) and ``timeout`` (seconds to wait for an answer)."""
+
+    def __init__(
+        self,
+        socket: str | None = None,
+        profile: str | None = None,
+        timeout: int = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.socket = socket
+        self.profile = profile
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"Agent(socket={self.socket!r}, profile={self.profile!r}, timeout={self.timeout})"
+
+    def _run(self, args: list[str], stdin: str | None = None) -> dict[str, Any]:
+        return _cred.run(args, socket=self.socket, profile=self.profile, timeout=self.timeout, stdin=stdin)
+
+    def base_url(self) -> str:
+        """The Tapis base URL the agent talks to."""
+        return self.status().agent.base_url
+
+    def token(self, min_valid: int = 60) -> Token:
+        """A token valid for at least ``min_valid`` seconds (the agent
+        refreshes it when needed). Raises :class:`NotLoggedIn` if there is no
+        login or it cannot be refreshed."""
+        doc = self._token(min_valid)
+        return Token(
+            access_token=_str(doc, "access_token"),
+            expires_at=_time(doc, "expires_at") or datetime.now(timezone.utc),
+            username=_str(doc, "username"),
+            base_url=self.base_url(),
+        )
+
+    def _token(self, min_valid: int) -> dict[str, Any]:
+        if isinstance(min_valid, bool) or not isinstance(min_valid, int) or min_valid < 0:
+            raise TapisAgentError(
+                f"min_valid must be a number of seconds >= 0, not {min_valid!r}", exit_code=2, kind="usage"
+            )
+        doc = self._run(["token", "--min-valid", str(min_valid)])
+        if not _str(doc, "access_token"):
+            raise TapisAgentError("token: the answer holds no access token")
+        return doc
+
+    def establish(
+        self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False
+    ) -> list[SystemResult]:
+        """Makes sure TMS credentials exist on each system, creating them where
+        missing; one result per system, in the order given.
+
+        If any system fails, raises the error of the first failing system (in
+        the order given, as ``tapis-cred``'s exit code), after every system
+        was handled: its ``results`` holds all results (the others may have
+        succeeded) and ``failed`` the ids that failed.
+        """
+        return self._systems("establish", systems, user, fresh)
+
+    def check(self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False) -> list[SystemResult]:
+        """Each system's credential state (``present``, ``missing``,
+        ``rejected``, ``host_unreachable``); changes nothing. Failures as
+        :meth:`establish`."""
+        return self._systems("check", systems, user, fresh)
+
+    def revoke(self, *systems: str | Iterable[str], user: str | None = None) -> list[SystemResult]:
+        """Removes the credentials (idempotent) and forgets the cache entry.
+        Failures as :meth:`establish`."""
+        return self._systems("revoke", systems, user, None)
+
+    def _systems(
+        self,
+        command: str,
+        systems: tuple[str | Iterable[str], ...],
+        user: str | None,
+        fresh: bool | None,
+    ) -> list[SystemResult]:
+        args = [command, *_systems_args(systems)]
+        if user:
+            args += ["--user", user]
+        if fresh:
+            args.append("--fresh")
+        doc = self._run(args)
+        entries = doc.get("systems")
+        results = [
+            SystemResult(
+                system=_str(e, "system"),
+                user=_str(e, "user"),
+                state=_opt_str(e, "state"),
+                cached=bool(e.get("cached", False)),
+                error=from_document(e["error"], f"{command} {_str(e, 'system')}", _str(e, "system"))
+                if e.get("error")
+                else None,
+            )
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict)
+        ]
+        failed = [r for r in results if r.error is not None]
+        if failed:
+            first = failed[0].error
+            assert first is not None
+            others = ", ".join(f"{r.system} ({r.error.kind})" for r in failed[1:] if r.error)
+            raised = first.with_message(f"{first.message} (also failed: {others})" if others else first.message)
+            raised.results = results
+            raised.failed = [r.system for r in failed]
+            raise raised
+        if doc.get("ok") is False:
+            raise TapisAgentError(
+                f"{command}: failed (exit code {_int(doc, 'exit_code')})", exit_code=_int(doc, "exit_code") or 1
+            )
+        return results
+
+    def status(self) -> Status:
+        """The agent, the login, the token's expiry and the cached systems.
+        Works whether or not anyone is logged in."""
+        doc = self._run(["status"])
+        agent, login = _dict(doc, "agent"), _dict(doc, "login")
+        entries = doc.get("systems")
+        return Status(
+            agent=AgentInfo(
+                version=_str(agent, "version"),
+                pid=_int(agent, "pid"),
+                uptime_secs=_int(agent, "uptime_secs"),
+                base_url=_str(agent, "base_url"),
+            ),
+            login=LoginState(
+                state=_str(login, "state", "logged_out"),
+                username=_opt_str(login, "username"),
+                tenant=_opt_str(login, "tenant"),
+                reason=_opt_str(login, "reason"),
+                expires_at=_time(login, "expires_at"),
+                has_refresh_token=_opt_bool(login, "has_refresh_token"),
+                refresh_expires_at=_time(login, "refresh_expires_at"),
+                next_refresh_at=_time(login, "next_refresh_at"),
+                last_refresh_error=_opt_str(login, "last_refresh_error"),
+            ),
+            systems=[
+                CachedSystem(
+                    system=_str(e, "system"),
+                    user=_str(e, "user"),
+                    state=_str(e, "state"),
+                    checked_at=_time(e, "checked_at"),
+                )
+                for e in (entries if isinstance(entries, list) else [])
+                if isinstance(e, dict)
+            ],
+            systems_total=_int(doc, "systems_total"),
+        )
+
+    def login(self, username: str | None = None, password: str | None = None) -> Login:
+        """Logs in with a password, which the agent uses once and forgets.
+
+        Without ``username``: the user of the agent's last login, else asked
+        with ``input()``. Without ``password``: asked with ``getpass`` (no
+        echo; works in Jupyter, which has no terminal). The password goes to
+        ``tapis-cred`` on its standard input, never on a command line or in
+        the environment.
+        """
+        if not username:
+            username = self.status().login.username or builtins.input("Tapis username: ").strip()
+        if not username:
+            raise TapisAgentError("login: no username", "pass username='...'", exit_code=2, kind="usage")
+        if password is None:
+            password = getpass.getpass(f"Tapis password for {username}: ")
+        if not password:
+            raise TapisAgentError("login: empty password", exit_code=2, kind="usage")
+        if "\n" in password or "\r" in password:
+            raise TapisAgentError("login: the password contains a line break", exit_code=2, kind="usage")
+        doc = self._run(["login", "--username", username, "--password-stdin"], stdin=password + "\n")
+        return Login(
+            username=_str(doc, "username", username),
+            tenant=_str(doc, "tenant"),
+            expires_at=_time(doc, "expires_at"),
+            has_refresh_token=bool(doc.get("has_refresh_token", False)),
+        )

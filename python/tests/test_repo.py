@@ -1,0 +1,41 @@
+"""python/ is a cargo workspace of its own: it must build what the root builds."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from harness import REPO
+
+
+def toml(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def test_the_lock_has_the_roots_versions() -> None:
+    def versions(lock: Path) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for p in toml(lock)["package"]:
+            out.setdefault(p["name"], set()).add(p["version"])
+        return out
+
+    root, wheel = versions(REPO / "Cargo.lock"), versions(REPO / "python/Cargo.lock")
+    # A subset: the wheel builds fewer crates, each at a version the root locks.
+    drift = {name: sorted(v - root[name]) for name, v in wheel.items() if name in root and not v <= root[name]}
+    assert not drift, f"python/Cargo.lock differs from Cargo.lock (copy it over and run cargo metadata): {drift}"
+    missing = sorted(set(wheel) - set(root) - {"tapis-agent-python"})
+    assert not missing, f"python/Cargo.lock has packages the root lock lacks: {missing}"
+
+
+def test_the_release_profile_is_the_roots() -> None:
+    root = toml(REPO / "Cargo.toml")["profile"]["release"]
+    assert toml(REPO / "python/Cargo.toml")["profile"]["release"] == root
+
+
+def test_the_versions_agree() -> None:
+    version = toml(REPO / "Cargo.toml")["workspace"]["package"]["version"]
+    assert toml(REPO / "python/Cargo.toml")["package"]["version"] == version
+    assert toml(REPO / "python/pyproject.toml")["project"]["version"] == version
+    assert "python" in toml(REPO / "Cargo.toml")["workspace"]["exclude"]

@@ -1,0 +1,146 @@
+"""The distributable wheel: its tag, its contents, and a fresh venv that
+has nothing but the wheel — the first call there starts an agent itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import ORIGINAL_ENV, PASSWORD, REPO, USER, WAIT, Fake, Sandbox
+
+TAG = "py3-none-manylinux_2_28_x86_64"
+#: The only directories on PATH in the fresh venv's tests: no cargo, no other venv.
+SYSTEM_PATH = "/usr/bin:/bin"
+#: A pip install from a checkout compiles everything: generous, but bounded.
+BUILD_TIMEOUT = 1200
+
+
+def wheel() -> Path:
+    """The wheel scripts/build-wheel.sh built (``$TAPIS_WHEEL`` names another)."""
+    named = os.environ.get("TAPIS_WHEEL")
+    if named:
+        return Path(named)
+    found = sorted((REPO / "target/wheels").glob("tapis_agent-*.whl"))
+    assert len(found) == 1, f"expected one wheel in target/wheels (bash scripts/build-wheel.sh), found {found}"
+    return found[0]
+
+
+def run(argv: list[str | Path], env: dict[str, str], stdin: str = "", timeout: float = WAIT) -> str:
+    done = subprocess.run(
+        [str(a) for a in argv], input=stdin, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_the_tag_is_manylinux_2_28() -> None:
+    assert wheel().name.endswith(f"-{TAG}.whl"), wheel().name
+    # An independent check of the binaries' symbol versions.
+    shown = run([Path(sys.executable).parent / "auditwheel", "show", wheel()], dict(os.environ))
+    assert 'consistent\nwith the following platform tag: "manylinux_2_28_x86_64"' in shown, shown
+
+
+def test_contents() -> None:
+    names = set(zipfile.ZipFile(wheel()).namelist())
+    for script in ("tapis-agent", "tapis-cred"):
+        assert f"tapis_agent-0.1.0.data/scripts/{script}" in names
+    for module in ("__init__", "_cred", "agent", "errors", "opsutils", "tapipy"):
+        assert f"tapis_agent/{module}.py" in names
+    assert "tapis_agent/py.typed" in names
+    assert not any("tests/" in n for n in names)
+
+
+def fresh_venv(where: Path, *install: str) -> Path:
+    run([sys.executable, "-m", "venv", where], ORIGINAL_ENV)
+    python = where / "bin/python"
+    run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *install],
+        ORIGINAL_ENV,
+        timeout=BUILD_TIMEOUT,
+    )
+    return python
+
+
+@pytest.fixture
+def isolated(sandbox: Sandbox, fake: Fake) -> Iterator[dict[str, str]]:
+    """The sandbox's environment with PATH cut to the system's and no socket named."""
+    env = sandbox.env(fake.base_url)
+    env["PATH"] = SYSTEM_PATH
+    yield env
+    lock = sandbox.state_dir / "agent.lock"
+    if lock.exists():
+        pid = int(lock.read_text().strip() or 0)
+        if pid and Path(f"/proc/{pid}").exists():
+            os.kill(pid, 15)
+
+
+def test_a_fresh_venv_has_both_programs_and_starts_an_agent(
+    tmp_path: Path, sandbox: Sandbox, fake: Fake, isolated: dict[str, str]
+) -> None:
+    python = fresh_venv(tmp_path / "venv", "--no-index", "--no-deps", str(wheel()))
+    bin_dir = python.parent
+    assert "tapis-cred 0.1.0" in run([bin_dir / "tapis-cred", "--version"], isolated)
+    assert "tapis-agent 0.1.0" in run([bin_dir / "tapis-agent", "--version"], isolated)
+    # No agent runs, none is on PATH, no systemd: the first call starts one
+    # (tapis-agent next to tapis-cred) on the default socket.
+    assert not sandbox.default_socket.exists()
+    script = (
+        "import json, tapis_agent, tapis_agent._cred as c\n"
+        "st = tapis_agent.status()\n"
+        f"tapis_agent.login({USER!r}, {PASSWORD!r})\n"
+        "r = tapis_agent.establish('stampede3')[0]\n"
+        "print(json.dumps({'cred': c.find_cred(), 'pid': st.agent.pid, 'base_url': st.agent.base_url,"
+        " 'user': tapis_agent.token().username, 'state': r.state}))\n"
+    )
+    out = json.loads(run([python, "-c", script], isolated))
+    assert out["cred"] == str(bin_dir / "tapis-cred")
+    assert Path(f"/proc/{out['pid']}/exe").resolve() == (bin_dir / "tapis-agent").resolve()
+    assert (out["base_url"], out["user"], out["state"]) == (fake.base_url, USER, "created")
+    assert sandbox.default_socket.exists()
+    # It outlives the process that started it, for the next notebook cell.
+    again = run([python, "-c", "import tapis_agent; print(tapis_agent.status().agent.pid)"], isolated)
+    assert int(again) == out["pid"]
+
+
+def test_pip_install_from_a_checkout(tmp_path: Path, sandbox: Sandbox, fake: Fake, isolated: dict[str, str]) -> None:
+    """``pip install ./python`` builds from source with pip's own maturin.
+
+    The build goes to a target directory of its own; ``TAPIS_CHECKOUT_BUILD_FAST=1``
+    (scripts/test.sh sets it) compiles without optimisation, which is what
+    makes this test affordable in CI; the build steps are the same.
+    """
+    env = dict(ORIGINAL_ENV, CARGO_TARGET_DIR=str(REPO / "target/pip-checkout"))
+    if os.environ.get("TAPIS_CHECKOUT_BUILD_FAST") == "1":
+        env.update(
+            CARGO_PROFILE_RELEASE_OPT_LEVEL="0",
+            CARGO_PROFILE_RELEASE_LTO="false",
+            CARGO_PROFILE_RELEASE_CODEGEN_UNITS="256",
+        )
+    run([sys.executable, "-m", "venv", tmp_path / "venv"], env)
+    python = tmp_path / "venv/bin/python"
+    run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REPO / "python"],
+        env,
+        timeout=BUILD_TIMEOUT,
+    )
+    bin_dir = python.parent
+    assert "tapis-cred 0.1.0" in run([bin_dir / "tapis-cred", "--version"], isolated)
+    out = run([python, "-c", "import tapis_agent; print(tapis_agent.status().login.state)"], isolated)
+    assert out.strip() == "logged_out"
+
+
+def test_the_suite_tests_the_installed_package() -> None:
+    import tapis_agent
+
+    assert Path(sysconfig.get_path("purelib")) in Path(tapis_agent.__file__).parents, (
+        f"tapis_agent comes from {tapis_agent.__file__}, not from the installed wheel: "
+        "run the suite as scripts/test.sh does (from the repository root)"
+    )
