@@ -62,6 +62,9 @@ pub struct Config {
     pub username: Option<String>,
     /// The config file these settings were read from, when any.
     pub config_file: Option<PathBuf>,
+    /// Host name the agent's OAuth client is named after; `None` reads the
+    /// system's (`/proc/sys/kernel/hostname`).
+    pub hostname: Option<String>,
 }
 
 impl Config {
@@ -90,6 +93,7 @@ impl Config {
             tenant: None,
             username: None,
             config_file: None,
+            hostname: None,
         }
     }
 

@@ -24,4 +24,4 @@ pub use secret::Secret;
 
 /// Version of this protocol. Both sides send it in their first message and
 /// refuse to go on when the versions differ.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

@@ -338,11 +338,9 @@ async fn logout_revokes_at_tapis_and_leaves_no_token_on_disk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forgotten_client_is_replaced_at_login() {
+async fn a_deleted_client_still_works_and_an_unknown_one_is_replaced() {
     let a = Arc::new(TestAgent::start().await);
     a.login().await;
-    // Tapis forgets the client (e.g. deleted in the portal): the next login
-    // through it fails, so the agent registers a new one.
     let client: serde_json::Value = serde_json::from_slice(
         &std::fs::read(a.config.state_dir.join("client.json")).expect("client.json"),
     )
@@ -351,6 +349,8 @@ async fn a_forgotten_client_is_replaced_at_login() {
     let Response::Token(g) = token(&a, 1).await else {
         panic!()
     };
+    // Deleting a client (e.g. in the portal) only marks it inactive at Tapis;
+    // token requests through it keep working, so nothing is registered anew.
     let resp = tapis_agent_tests::harness::fake_http()
         .delete(format!("{}/v3/oauth2/clients/{id}", a.fake.base_url()))
         .header("X-Tapis-Token", g.access_token.expose())
@@ -359,11 +359,19 @@ async fn a_forgotten_client_is_replaced_at_login() {
         .expect("delete client");
     assert!(resp.status().is_success(), "{}", resp.status());
     a.login().await;
-    assert_eq!(a.fake.calls("create_client"), 2);
+    assert_eq!(a.fake.calls("create_client"), 1);
+
+    // A client Tapis does not know (here: the fake forgot everything) is
+    // refused with `Invalid client credentials: ...`: the agent registers a
+    // new one, and the login stays refreshable.
+    a.fake.reset();
+    a.login().await;
+    assert_eq!(a.fake.calls("create_client"), 1);
     assert!(matches!(
         login_state(&a).await,
         LoginState::LoggedIn {
             has_refresh_token: true,
+            refresh_problem: None,
             ..
         }
     ));

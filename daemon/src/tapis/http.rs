@@ -1,7 +1,7 @@
 //! One HTTP exchange with Tapis: bounded body, envelope parsing, status
 //! mapping and retries with jittered exponential backoff.
 
-use super::error::{TapisError, classify_401, html_title, snippet};
+use super::error::{TapisError, classify_5xx, classify_401, html_title, snippet};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
@@ -154,9 +154,12 @@ async fn once(req: RequestBuilder, timeout: Duration) -> Result<Answer, Failure>
         400 => TapisError::BadRequest(shown()),
         403 => TapisError::Forbidden(shown()),
         404 => TapisError::NotFound(shown()),
-        429 | 500..=599 => TapisError::Server {
-            status: status.as_u16(),
-            message: shown(),
+        429 | 500..=599 => match message.as_deref() {
+            Some(m) => classify_5xx(status.as_u16(), m),
+            None => TapisError::Server {
+                status: status.as_u16(),
+                message: shown(),
+            },
         },
         other => TapisError::Protocol(format!("status {other}: {}", shown())),
     };
