@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tapis_agent_proto::{Request, Response};
-use tapis_agent_tests::fake::{CredFixture, FakeConfig, FakeSystem, FakeTapis};
+use tapis_agent_tests::fake::{CredFixture, FakeConfig, FakeSystem, FakeTapis, Fault, FaultKind};
 use tapis_agent_tests::harness::{PASSWORD, TestAgent, USER, bin_path, cred_cmd, fake_http};
 
 fn text(b: &[u8]) -> String {
@@ -456,5 +456,78 @@ async fn a_wrong_password_is_exit_3_and_registers_nothing() {
     // The stored client was fine: no new one is registered for a bad password.
     assert_eq!(a.fake.calls("create_client"), 0);
     assert_eq!(a.fake.calls("create_token"), 1);
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unrefreshable_login_says_so_at_login_in_status_and_in_doctor() {
+    let a = TestAgent::start().await;
+    // The client registration fails (as a too-long display name would at Tapis).
+    a.fake
+        .inject(Fault::new("create_client", FaultKind::status(400)));
+    let why = "registering an OAuth client at Tapis failed";
+    let (out, _) = cred(&a, &LOGIN[1..], Some(&format!("{PASSWORD}\n"))).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with("refresh: no\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: this login cannot be refreshed") && err.contains(why),
+        "{err}"
+    );
+    let (out, _) = cred(&a, &["status"], None).await;
+    assert!(
+        text(&out.stdout).contains(&format!("refresh   NOT POSSIBLE: {why}")),
+        "{}",
+        text(&out.stdout)
+    );
+    let (out, _) = cred(&a, &["--json", "status"], None).await;
+    let problem = json(&out)["login"]["refresh_problem"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(problem.starts_with(why), "{problem}");
+    let (out, _) = cred(&a, &["--json", "doctor"], None).await;
+    let doc = json(&out);
+    let login = doc["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "login"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(login["status"], "warn", "{doc}");
+    assert!(
+        login["detail"].as_str().is_some_and(|d| d.contains(why)),
+        "{login}"
+    );
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_credentials_are_exit_5_and_unknown_systems_exit_4() {
+    let a = TestAgent::start().await;
+    a.login().await;
+    // A readable system, someone else's credentials: 403 `SYSLIB_UNAUTH`.
+    let (out, took) = cred(&a, &["check", "--user", "someone", "ls6"], None).await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("SYSLIB_UNAUTH Permission denied.") && err.contains("Operation: checkCred"),
+        "{err}"
+    );
+    // 404 `SYSAPI_NOSYSTEM`.
+    let (out, _) = cred(&a, &["--json", "establish", "nosuch"], None).await;
+    assert_eq!(out.status.code(), Some(4));
+    let message = json(&out)["systems"][0]["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        message.contains("SYSAPI_NOSYSTEM No system found."),
+        "{message}"
+    );
     a.shutdown().await;
 }
