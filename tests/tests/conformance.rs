@@ -531,3 +531,63 @@ async fn another_users_credentials_are_exit_5_and_unknown_systems_exit_4() {
     );
     a.shutdown().await;
 }
+
+/// Every row of docs/tapis-conformance.md names at least one test, and every
+/// test it names exists.
+#[test]
+fn the_conformance_table_names_tests_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/tapis-conformance.md")).expect("the page");
+    let sources = |dir: &std::path::Path| {
+        let mut all = String::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).expect("dir").map_while(Result::ok) {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "rs") {
+                    all += &std::fs::read_to_string(&p).unwrap_or_default();
+                }
+            }
+        }
+        all
+    };
+    let daemon = sources(&root.join("daemon/src"));
+    let mut rows = 0;
+    for row in doc.lines().filter(|l| {
+        l.strip_prefix("| ")
+            .and_then(|r| r.split(' ').next())
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    }) {
+        rows += 1;
+        let tests = row.trim_end_matches('|').rsplit('|').next().unwrap_or("");
+        let names: Vec<&str> = tests
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|n| n.contains("::"))
+            .collect();
+        assert!(!names.is_empty(), "row without a test: {row}");
+        for name in names {
+            let (first, function) = (
+                name.split("::").next().unwrap_or(""),
+                name.rsplit("::").next().unwrap_or(""),
+            );
+            let code = if first == "tapis_agent" {
+                daemon.clone()
+            } else {
+                let dir = root.join("tests/tests");
+                std::fs::read_to_string(dir.join(format!("{first}.rs")))
+                    .or_else(|_| std::fs::read_to_string(dir.join(first).join("mod.rs")))
+                    .unwrap_or_else(|_| panic!("no test file for {name}"))
+            };
+            assert!(
+                code.contains(&format!("fn {function}("))
+                    || code.contains(&format!("fn {function}<")),
+                "{name} does not exist"
+            );
+        }
+    }
+    assert!(rows >= 30, "{rows} rows");
+}
