@@ -170,7 +170,11 @@ impl TapisClient {
     ) -> Result<String, TapisError> {
         #[derive(Deserialize)]
         struct System {
-            #[serde(rename = "defaultAuthnMethod", default)]
+            #[serde(
+                rename = "defaultAuthnMethod",
+                default,
+                deserialize_with = "http::text_or_none"
+            )]
             default_authn_method: Option<String>,
         }
         let url = self.url(&format!("/v3/systems/{}", encode(system)));
@@ -296,7 +300,8 @@ impl TapisClient {
             device_code: String,
             #[serde(default)]
             user_code: Value,
-            verification_uri: String,
+            #[serde(default, deserialize_with = "http::text_or_none")]
+            verification_uri: Option<String>,
             #[serde(default)]
             expires_in: Value,
         }
@@ -322,10 +327,14 @@ impl TapisClient {
                 DEVICE_CODE_TTL
             })
             .max(DEVICE_CODE_MIN);
+        // Without the page the user can still find it: it is the tenant's.
+        let verification_uri = code
+            .verification_uri
+            .unwrap_or_else(|| format!("{}/v3/oauth2/device?client_id={client_id}", self.base));
         Ok(DeviceGrant {
             device_code: Secret::new(code.device_code),
             user_code,
-            verification_uri: code.verification_uri,
+            verification_uri,
             expires_in,
         })
     }
