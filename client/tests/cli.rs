@@ -291,6 +291,7 @@ fn status_human_and_json() {
                 refresh_expires_at: None,
                 next_refresh_at: None,
                 last_refresh_error: None,
+                refresh_problem: None,
             },
             systems: vec![SystemStatus {
                 system: "stampede3".into(),
@@ -431,6 +432,7 @@ fn login_agent() -> FakeAgent {
             tenant: "designsafe".into(),
             expires_at: EXPIRES,
             has_refresh_token: true,
+            refresh_problem: None,
         },
         // No configured default user: the client must have one or ask.
         Request::Settings => Response::Settings(AgentSettings {
@@ -580,6 +582,7 @@ fn device_login_shows_the_code_and_polls() {
             tenant: "designsafe".into(),
             expires_at: EXPIRES,
             has_refresh_token: true,
+            refresh_problem: None,
         },
         other => panic!("unexpected {other:?}"),
     });

@@ -66,6 +66,9 @@ pub struct Config {
     pub state_lock: crate::store::lock::LockChoice,
     /// The `flock` call (replaced in tests to fail as on NFS without lockd).
     pub flock_call: crate::store::lock::FlockCall,
+    /// Host name the agent's OAuth client is named after; `None` reads the
+    /// system's (`/proc/sys/kernel/hostname`).
+    pub hostname: Option<String>,
 }
 
 impl Config {
@@ -96,6 +99,7 @@ impl Config {
             config_file: None,
             state_lock: crate::store::lock::LockChoice::Auto,
             flock_call: crate::store::lock::FlockCall::default(),
+            hostname: None,
         }
     }
 

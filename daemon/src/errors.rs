@@ -32,6 +32,14 @@ pub fn from_tapis(what: &str, err: &TapisError) -> ErrorReply {
         | TapisError::Garbled { .. } => ErrorReply::new(ErrorKind::TapisUnavailable, message)
             .with_hint("Tapis is unreachable or failing; try again later"),
         TapisError::Protocol(_) => ErrorReply::new(ErrorKind::TapisUnavailable, message),
+        TapisError::TmsRefused(_) => ErrorReply::new(ErrorKind::NotTmsKeys, message).with_hint(
+            "Tapis creates TMS keys only on LINUX systems whose users log in as themselves; \
+             ask the system's owner, or register credentials by hand (e.g. an SSH key pair)",
+        ),
+        TapisError::CredUnverified(_) => ErrorReply::new(ErrorKind::Other, message).with_hint(
+            "nothing was changed; to replace the stored credentials: tapis-cred revoke SYSTEM, \
+             then tapis-cred establish SYSTEM",
+        ),
         TapisError::BadRequest(_) | TapisError::CredNotFound | TapisError::CredRejected(_) => {
             ErrorReply::new(ErrorKind::Other, message)
         }

@@ -3,28 +3,42 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
+use serde_json::Value;
 
-/// The claims the agent cares about.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The claims the agent cares about. Read leniently: a claim of an unexpected
+/// type counts as absent, so only a missing or unreadable `exp` fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
     /// Expiry, Unix seconds.
     pub exp: i64,
-    /// Issued at, Unix seconds.
-    #[serde(default)]
+    /// Issued at, Unix seconds. Tapis tokens have none (tapis-project/tokens-api,
+    /// service/models.py, `TapisAccessToken.claims_to_dict`).
     pub iat: Option<i64>,
-    /// Tapis username.
-    #[serde(rename = "tapis/username", default)]
+    /// Tapis username (access tokens only; a refresh token nests it).
     pub username: Option<String>,
     /// Tenant id.
-    #[serde(rename = "tapis/tenant_id", default)]
     pub tenant: Option<String>,
     /// `access` or `refresh`.
-    #[serde(rename = "tapis/token_type", default)]
     pub token_type: Option<String>,
-    /// OAuth client the token was issued to.
-    #[serde(rename = "tapis/client_id", default)]
+    /// OAuth client the token was issued to (`null` without one).
     pub client_id: Option<String>,
+}
+
+/// Seconds from a JSON number (integer or not) or a string of one.
+pub fn seconds(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| f.floor() as i64)
+        }),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|f| f.is_finite().then(|| f.floor() as i64)),
+        _ => None,
+    }
 }
 
 /// Why a token could not be read.
@@ -43,7 +57,20 @@ pub fn claims(token: &str) -> Result<Claims, JwtError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| JwtError("payload is not base64url"))?;
-    serde_json::from_slice(&bytes).map_err(|_| JwtError("payload lacks an exp claim"))
+    let payload: Value =
+        serde_json::from_slice(&bytes).map_err(|_| JwtError("payload is not JSON"))?;
+    let text = |name: &str| payload.get(name).and_then(Value::as_str).map(str::to_owned);
+    Ok(Claims {
+        exp: payload
+            .get("exp")
+            .and_then(seconds)
+            .ok_or(JwtError("payload lacks an exp claim"))?,
+        iat: payload.get("iat").and_then(seconds),
+        username: text("tapis/username"),
+        tenant: text("tapis/tenant_id"),
+        token_type: text("tapis/token_type"),
+        client_id: text("tapis/client_id"),
+    })
 }
 
 #[cfg(test)]
@@ -63,6 +90,20 @@ mod tests {
         assert_eq!(c.exp, 10);
         assert_eq!(c.username.as_deref(), Some("u"));
         assert_eq!(c.tenant.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn odd_claim_types_do_not_break_reading() {
+        let c = claims(&token(
+            r#"{"exp":10.7,"iat":"x","tapis/username":7,"tapis/client_id":null}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.exp, c.iat, c.username, c.client_id),
+            (10, None, None, None)
+        );
+        assert_eq!(claims(&token(r#"{"exp":"12"}"#)).unwrap().exp, 12);
+        assert!(claims(&token(r#"{"exp":true}"#)).is_err());
     }
 
     #[test]

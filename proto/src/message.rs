@@ -118,6 +118,8 @@ pub enum Response {
         expires_at: i64,
         /// Whether the agent can refresh the token without a new login.
         has_refresh_token: bool,
+        /// Why the login cannot be refreshed, when it cannot.
+        refresh_problem: Option<String>,
     },
     /// A device-code login has started: show these to the user.
     DeviceCode(DeviceCode),
@@ -317,6 +319,8 @@ pub enum LoginState {
         next_refresh_at: Option<i64>,
         /// The last refresh failure, if the last attempt failed.
         last_refresh_error: Option<String>,
+        /// Why the login cannot be refreshed, when it cannot.
+        refresh_problem: Option<String>,
     },
 }
 

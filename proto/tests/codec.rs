@@ -79,6 +79,14 @@ fn sample_responses() -> Vec<Response> {
             tenant: "designsafe".into(),
             expires_at: 1_800_000_000,
             has_refresh_token: true,
+            refresh_problem: None,
+        },
+        Response::LoggedIn {
+            username: "jdoe".into(),
+            tenant: "designsafe".into(),
+            expires_at: 1_800_000_000,
+            has_refresh_token: false,
+            refresh_problem: Some("no OAuth client".into()),
         },
         Response::DeviceCode(DeviceCode {
             verification_uri: "https://example.org/device".into(),
@@ -101,6 +109,7 @@ fn sample_responses() -> Vec<Response> {
                 refresh_expires_at: Some(1_900_000_000),
                 next_refresh_at: Some(1_799_999_700),
                 last_refresh_error: None,
+                refresh_problem: None,
             },
             systems: vec![SystemStatus {
                 system: "ls6".into(),
@@ -238,6 +247,19 @@ fn golden_bytes() {
 
     let err = Response::Error(ErrorReply::new(ErrorKind::LoginRequired, "x"));
     assert_eq!(hex(&encode_frame(&err).unwrap()), "000000050902017800");
+
+    // Protocol 2 appended `refresh_problem` to the login answers.
+    let logged_in = Response::LoggedIn {
+        username: "u".into(),
+        tenant: "t".into(),
+        expires_at: 7,
+        has_refresh_token: false,
+        refresh_problem: Some("p".into()),
+    };
+    assert_eq!(
+        hex(&encode_frame(&logged_in).unwrap()),
+        "0000000a03017501740e00010170"
+    );
 }
 
 /// Variants appended later keep every earlier index: they take the next ones.

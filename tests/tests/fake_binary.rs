@@ -32,12 +32,10 @@ fn wait_with_limit(mut child: Child, limit: Duration) -> ExitStatus {
     }
 }
 
-#[tokio::test]
-async fn binary_serves_until_sigterm() {
+/// Starts `fake-tapis ARGS` and reads its base URL from the readiness line.
+fn spawn_fake(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fake-tapis"))
-        .args(["--token-ttl", "60", "--user", "alice:secret", "--user"])
-        .arg(format!("{USER}:{PASSWORD}"))
-        .args(["--extra-tms-systems", "3"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -53,10 +51,36 @@ async fn binary_serves_until_sigterm() {
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    (child, base)
+}
 
+/// SIGTERM, then a clean exit.
+fn terminate(child: Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = wait_with_limit(child, Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test]
+async fn binary_serves_until_sigterm() {
+    let user = format!("{USER}:{PASSWORD}");
+    let (child, base) = spawn_fake(&[
+        "--token-ttl",
+        "60",
+        "--user",
+        "alice:secret",
+        "--user",
+        &user,
+        "--extra-tms-systems",
+        "3",
+    ]);
     let http = http();
     let reply = password_login(&http, &base, USER, PASSWORD, None).await;
-    reply.expect_envelope(201, "AUTH_TOKEN_CREATED");
+    reply.expect_message(200, "Token created successfully.");
     assert_eq!(reply.result()["access_token"]["expires_in"], 60);
     let token = reply.result()["access_token"]["access_token"]
         .as_str()
@@ -64,7 +88,7 @@ async fn binary_serves_until_sigterm() {
         .to_owned();
     password_login(&http, &base, "alice", "secret", None)
         .await
-        .expect_envelope(201, "AUTH_TOKEN_CREATED");
+        .expect_message(200, "Token created successfully.");
     check(&http, &base, &token, "stampede3")
         .await
         .expect_envelope(401, "SYSLIB_CRED_NOT_FOUND");
@@ -76,14 +100,56 @@ async fn binary_serves_until_sigterm() {
     assert_eq!(stats.calls("create_token"), 2);
     assert_eq!(stats.calls("checkUserCredential"), 1);
     assert_eq!(stats.calls("createUserCredential"), 1);
+    terminate(child);
+}
 
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let status = wait_with_limit(child, Duration::from_secs(10));
-    assert!(status.success(), "exit status {status:?}");
+#[tokio::test]
+async fn strict_flags_make_the_binary_stricter_than_tapis() {
+    let (child, base) = spawn_fake(&["--rotate-refresh-tokens", "--enforce-revocation"]);
+    let http = http();
+    let token = password_login(&http, &base, USER, PASSWORD, None)
+        .await
+        .result()["access_token"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    send(
+        http.post(format!("{base}/v3/oauth2/clients"))
+            .header("X-Tapis-Token", &token)
+            .json(&serde_json::json!({"client_id": "c", "client_key": "k"})),
+    )
+    .await
+    .expect_message(200, "Client created successfully.");
+    let with_client = password_login(&http, &base, USER, PASSWORD, Some(("c", "k"))).await;
+    let refresh_token = with_client.result()["refresh_token"]["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    let refresh = || {
+        send(
+            http.post(format!("{base}/v3/oauth2/tokens"))
+                .basic_auth("c", Some("k"))
+                .json(&serde_json::json!({"grant_type": "refresh_token",
+                                          "refresh_token": refresh_token})),
+        )
+    };
+    refresh()
+        .await
+        .expect_message(200, "Token created successfully.");
+    refresh()
+        .await
+        .expect_message(400, "Invalid refresh_token.");
+
+    send(
+        http.post(format!("{base}/v3/oauth2/tokens/revoke"))
+            .json(&serde_json::json!({"token": token})),
+    )
+    .await
+    .expect_envelope(200, "Token ");
+    check(&http, &base, &token, "ls6")
+        .await
+        .expect_token_error("TAPIS_SECURITY_JWT_REVOKED");
+    terminate(child);
 }
 
 #[test]
@@ -100,7 +166,14 @@ fn bad_flags_are_usage_errors() {
         .expect("runs");
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    for needle in ["--listen", "--token-ttl", "/_fake/faults", "reset_mid_body"] {
+    for needle in [
+        "--listen",
+        "--token-ttl",
+        "--rotate-refresh-tokens",
+        "--enforce-revocation",
+        "/_fake/faults",
+        "reset_mid_body",
+    ] {
         assert!(text.contains(needle), "--help mentions {needle}");
     }
 }

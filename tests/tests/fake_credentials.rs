@@ -11,7 +11,9 @@ use std::{
 
 use fake_common::*;
 use serde_json::json;
-use tapis_agent_tests::fake::{CredFixture, CredentialEntry, FakeConfig, FakeTapis, Stats};
+use tapis_agent_tests::fake::{
+    CredFixture, CredentialEntry, FakeConfig, FakeSystem, FakeTapis, Stats,
+};
 
 async fn delete(http: &reqwest::Client, base: &str, token: &str, system: &str) -> Reply {
     send(
@@ -79,7 +81,7 @@ async fn establish_and_revoke_like_the_live_service() {
 }
 
 #[tokio::test]
-async fn create_needs_a_body_and_a_tms_system() {
+async fn create_needs_a_body_and_validates_what_it_would_store() {
     let Session {
         fake,
         http,
@@ -90,28 +92,33 @@ async fn create_needs_a_body_and_a_tms_system() {
         format!("{base}/v3/systems/credential/{system}/user/{USER}{query}")
     };
 
+    // The service does not itself refuse TMS keys on a PKI_KEYS system; it
+    // validates with the default method, finds no key pair, and stores nothing.
     let system = get_system(&http, &base, &token, "corral.pki").await;
     assert_eq!(system.result()["defaultAuthnMethod"], "PKI_KEYS");
-    create_tms(&http, &base, &token, "corral.pki")
-        .await
-        .expect_envelope(400, "SYSLIB_CRED_TMS_KEYS_");
+    let refused = create_tms(&http, &base, &token, "corral.pki").await;
+    refused.expect_envelope(401, "SYSAPI_CRED_VALID_FAIL");
+    assert!(
+        refused.message().contains("Message: SYSLIB_CRED_NOT_FOUND"),
+        "{}",
+        refused.message()
+    );
     assert_eq!(fake.credential(USER, "corral.pki"), CredFixture::Absent);
 
     let post = |u: String| http.post(u).header("X-Tapis-Token", &token);
-    // An empty body is refused even with createTmsKeys.
-    send(post(url("ls6", "?createTmsKeys=true")))
-        .await
-        .expect_envelope(400, "SYSAPI_");
-    // `{}` without createTmsKeys carries no credential.
-    send(post(url("ls6", "")).body("{}"))
-        .await
-        .expect_envelope(400, "SYSAPI_");
-    send(post(url("ls6", "?createTmsKeys=false")).body("{}"))
-        .await
-        .expect_envelope(400, "SYSAPI_");
-    send(post(url("ls6", "?createTmsKeys=true")).body("not json"))
-        .await
-        .expect_envelope(400, "SYSAPI_");
+    // An empty or non-JSON body fails the JSON validator: a
+    // WebApplicationException, so 500.
+    for bad in ["", "not json", "[]"] {
+        send(post(url("ls6", "?createTmsKeys=true")).body(bad))
+            .await
+            .expect_envelope(500, "SYSAPI_CRED_JSON_INVALID");
+    }
+    // `{}` without createTmsKeys carries no credential to validate.
+    for query in ["", "?createTmsKeys=false"] {
+        send(post(url("ls6", query)).body("{}"))
+            .await
+            .expect_envelope(401, "SYSAPI_CRED_VALID_FAIL");
+    }
     assert_eq!(fake.credential(USER, "ls6"), CredFixture::Absent);
     // Any spelling of true works.
     send(post(url("ls6", "?createTmsKeys=TRUE")).body("{}"))
@@ -122,6 +129,68 @@ async fn create_needs_a_body_and_a_tms_system() {
         .await
         .expect_envelope(201, "SYSAPI_CRED_UPDATED");
     assert_eq!(fake.credential(USER, "corral.pki"), CredFixture::Present);
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn refused_tms_creation_is_a_wrapped_500() {
+    let config = FakeConfig {
+        systems: vec![
+            FakeSystem::tms("ls6", "ls6.tacc.utexas.edu"),
+            FakeSystem::tms("bucket", "s3.example.org").system_type("S3"),
+            FakeSystem::tms("shared", "shared.example.org").static_user("wma_prtl"),
+        ],
+        ..FakeConfig::default()
+    };
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session_with(config).await;
+    for (system, key) in [
+        (
+            "bucket",
+            "SYSLIB_CRED_TMS_KEYS_INVALID_SYS_TYPE Creation of TMS keys not supported for system type.",
+        ),
+        (
+            "shared",
+            "SYSLIB_CRED_TMS_KEYS_NOT_ALLOWED Creation of TMS keys with loginUser mapping or static effectiveUserId not supported.",
+        ),
+    ] {
+        let reply = create_tms(&http, &base, &token, system).await;
+        reply.expect_envelope(
+            500,
+            "SYSAPI_CRED_ERROR Unable to operate on credential for system. jwtTenant: designsafe",
+        );
+        assert_eq!(reply.json()["status"], "Internal Server Error");
+        assert!(
+            reply
+                .message()
+                .contains(&format!("Operation: createUserCredential Error: {key}")),
+            "{}",
+            reply.message()
+        );
+        assert_eq!(fake.credential(USER, system), CredFixture::Absent);
+    }
+    // A loginUser mapping is refused the same way.
+    let reply = send(
+        http.post(format!(
+            "{base}/v3/systems/credential/ls6/user/{USER}?createTmsKeys=true"
+        ))
+        .header("X-Tapis-Token", &token)
+        .json(&json!({"loginUser": "someone"})),
+    )
+    .await;
+    reply.expect_envelope(500, "SYSAPI_CRED_ERROR");
+    assert!(
+        reply.message().contains("SYSLIB_CRED_TMS_KEYS_NOT_ALLOWED")
+            && reply
+                .message()
+                .contains("LoginUser: someone IsStaticEffectiveUser: false"),
+        "{}",
+        reply.message()
+    );
     fake.shutdown().await;
 }
 
@@ -142,9 +211,18 @@ async fn unknown_systems_are_404() {
     delete(&http, &base, &token, "nope")
         .await
         .expect_envelope(404, "SYSAPI_NOSYSTEM");
-    get_system(&http, &base, &token, "nope")
-        .await
-        .expect_envelope(404, "SYSAPI_NOSYSTEM");
+    let missing = check(&http, &base, &token, "nope").await;
+    assert!(
+        missing
+            .message()
+            .ends_with("System: nope Operation: checkUserCredential"),
+        "{}",
+        missing.message()
+    );
+    // getSystem says it differently, through the exception mapper.
+    let reply = get_system(&http, &base, &token, "nope").await;
+    reply.expect_envelope(404, "SYSAPI_NOT_FOUND Record not found.");
+    assert_eq!(reply.json()["status"], "Not Found");
     fake.shutdown().await;
 }
 
@@ -206,6 +284,35 @@ async fn stored_credentials_can_fail_validation() {
         ]
     );
 
+    // Incomplete credentials and kinds Tapis cannot validate have their own
+    // inner keys.
+    fake.set_credential(USER, "stampede3", CredFixture::Incomplete);
+    fake.set_credential(
+        USER,
+        "designsafe.storage.default",
+        CredFixture::NotSupported,
+    );
+    for (system, inner) in [
+        (
+            "stampede3",
+            "SYSLIB_CRED_NOT_FOUND Credential not found for operation.",
+        ),
+        (
+            "designsafe.storage.default",
+            "SYSLIB_CRED_NOT_SUPPORTED Credential validation failed. Not supported for system type.",
+        ),
+    ] {
+        let reply = check(&http, &base, &token, system).await;
+        reply.expect_envelope(401, "SYSAPI_CRED_VALID_FAIL Credential validation failed.");
+        assert!(
+            reply.message().contains(&format!("Message: {inner}")),
+            "{}",
+            reply.message()
+        );
+    }
+    fake.set_credential(USER, "stampede3", CredFixture::Absent);
+    fake.set_credential(USER, "designsafe.storage.default", CredFixture::Absent);
+
     // Creating overwrites rejected keys.
     create_tms(&http, &base, &token, "ls6")
         .await
@@ -237,7 +344,7 @@ async fn stored_credentials_can_fail_validation() {
 }
 
 #[tokio::test]
-async fn other_users_and_forbidden_systems_are_403() {
+async fn other_users_are_403_and_unreadable_systems_500() {
     let Session {
         fake,
         http,
@@ -246,9 +353,13 @@ async fn other_users_and_forbidden_systems_are_403() {
     } = session().await;
 
     let someone_else = format!("{base}/v3/systems/credential/ls6/user/someone/check");
-    send(http.post(&someone_else).header("X-Tapis-Token", &token))
-        .await
-        .expect_envelope(403, "SYSLIB_UNAUTH");
+    let reply = send(http.post(&someone_else).header("X-Tapis-Token", &token)).await;
+    reply.expect_envelope(403, "SYSLIB_UNAUTH Permission denied.");
+    assert!(
+        reply
+            .message()
+            .ends_with("System: ls6 Operation: checkCred")
+    );
 
     assert_eq!(
         control(
@@ -259,13 +370,25 @@ async fn other_users_and_forbidden_systems_are_403() {
         .await,
         204
     );
-    check(&http, &base, &token, "frontera")
-        .await
-        .expect_envelope(403, "SYSLIB_UNAUTH");
-    get_system(&http, &base, &token, "frontera")
-        .await
-        .expect_envelope(403, "SYSLIB_UNAUTH");
+    // The existence check swallows the ForbiddenException into a 500 for every
+    // credential endpoint; getSystem lets it through as 403.
+    let unreadable = check(&http, &base, &token, "frontera").await;
+    unreadable.expect_envelope(500, "SYSAPI_CHECK_ERROR Unable to check for system.");
+    assert_eq!(unreadable.json()["status"], "error");
+    assert!(
+        unreadable
+            .message()
+            .contains("Operation: checkUserCredential Error: SYSLIB_UNAUTH Permission denied."),
+        "{}",
+        unreadable.message()
+    );
     create_tms(&http, &base, &token, "frontera")
+        .await
+        .expect_envelope(500, "SYSAPI_CHECK_ERROR");
+    delete(&http, &base, &token, "frontera")
+        .await
+        .expect_envelope(500, "SYSAPI_CHECK_ERROR");
+    get_system(&http, &base, &token, "frontera")
         .await
         .expect_envelope(403, "SYSLIB_UNAUTH");
     fake.set_forbidden(USER, "frontera", false);

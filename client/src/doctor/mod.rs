@@ -232,13 +232,15 @@ fn login_check(
             expires_at,
             has_refresh_token,
             last_refresh_error,
+            refresh_problem,
             ..
         } => {
             let left = time::span(expires_at.abs_diff(now));
+            let refreshable = has_refresh_token && refresh_problem.is_none();
             let detail = format!(
                 "{username} ({tenant}), token valid until {} ({left} left), refresh: {}",
                 time::human(expires_at),
-                if has_refresh_token { "yes" } else { "no" }
+                if refreshable { "yes" } else { "no" }
             );
             let configured = settings.and_then(|s| s.tenant.as_deref());
             let check = match (configured, last_refresh_error) {
@@ -252,10 +254,14 @@ fn login_check(
                     format!("{detail}; the last refresh failed: {e}"),
                     "the agent retries; see the tapis check below and journalctl --user -u tapis-agent",
                 ),
-                _ if !has_refresh_token => Check::warn(
+                _ if !refreshable => Check::warn(
                     NAME,
-                    format!("{detail}; the login ends when the token expires"),
-                    "log in with a password or --device to get a refreshable login",
+                    format!(
+                        "{detail}; the login ends when the token expires: {}",
+                        refresh_problem.as_deref().unwrap_or("no refresh token")
+                    ),
+                    "log in with a password or --device to get a refreshable login; \
+                     the agent's log says more: journalctl --user -u tapis-agent",
                 ),
                 _ => Check::pass(NAME, detail),
             };

@@ -33,12 +33,16 @@ pub fn run(args: &LoginArgs, endpoint: &Endpoint) -> Result<Rendered, Failure> {
             tenant,
             expires_at,
             has_refresh_token,
+            refresh_problem,
         } => Ok(render::logged_in(
             endpoint.ui,
-            &username,
-            &tenant,
-            expires_at,
-            has_refresh_token,
+            &render::Login {
+                username: &username,
+                tenant: &tenant,
+                expires_at,
+                has_refresh_token,
+                refresh_problem: refresh_problem.as_deref(),
+            },
         )),
         other => Err(unexpected("login", &other)),
     }

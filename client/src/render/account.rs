@@ -30,14 +30,25 @@ pub fn token(ui: Ui, grant: &TokenGrant) -> Rendered {
     })
 }
 
-/// A completed login.
-pub fn logged_in(
-    ui: Ui,
-    username: &str,
-    tenant: &str,
-    expires_at: i64,
-    has_refresh_token: bool,
-) -> Rendered {
+/// A login as the agent reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Login<'a> {
+    /// Tapis username.
+    pub username: &'a str,
+    /// Tenant id.
+    pub tenant: &'a str,
+    /// Access-token expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Whether the agent holds a refresh token.
+    pub has_refresh_token: bool,
+    /// Why the login cannot be refreshed, when it cannot.
+    pub refresh_problem: Option<&'a str>,
+}
+
+/// A completed login. One that cannot be refreshed gets a warning on stderr
+/// in every mode (and `refreshable: false` with the reason in JSON): such a
+/// login ends when its token expires, and the user must know now.
+pub fn logged_in(ui: Ui, login: &Login<'_>) -> Rendered {
     #[derive(Serialize)]
     struct Body<'a> {
         username: &'a str,
@@ -45,24 +56,44 @@ pub fn logged_in(
         expires_at: String,
         expires_at_unix: i64,
         has_refresh_token: bool,
+        refreshable: bool,
+        refresh_problem: Option<&'a str>,
     }
+    let l = *login;
     let body = Body {
-        username,
-        tenant,
-        expires_at: time::rfc3339(expires_at),
-        expires_at_unix: expires_at,
-        has_refresh_token,
+        username: l.username,
+        tenant: l.tenant,
+        expires_at: time::rfc3339(l.expires_at),
+        expires_at_unix: l.expires_at,
+        has_refresh_token: l.has_refresh_token,
+        refreshable: l.refresh_problem.is_none(),
+        refresh_problem: l.refresh_problem,
     };
-    choose(ui, "login", SUCCESS, body, || {
+    let mut r = choose(ui, "login", SUCCESS, body, || {
         success_line(
             ui,
             format!(
-                "logged in as {username} ({tenant}); token valid until {}; refresh: {}",
-                time::human(expires_at),
-                yes_no(has_refresh_token)
+                "logged in as {} ({}); token valid until {}; refresh: {}",
+                l.username,
+                l.tenant,
+                time::human(l.expires_at),
+                yes_no(l.refresh_problem.is_none())
             ),
         )
-    })
+    });
+    if let Some(problem) = l.refresh_problem {
+        r.err(unrefreshable_warning(problem, l.expires_at));
+    }
+    r
+}
+
+/// The warning for a login that cannot be refreshed.
+pub(super) fn unrefreshable_warning(problem: &str, expires_at: i64) -> String {
+    format!(
+        "tapis-cred: warning: this login cannot be refreshed: {problem}\n  \
+         hint: it ends at {}; see tapis-cred doctor, then tapis-cred login again\n",
+        time::human(expires_at)
+    )
 }
 
 /// A completed logout.
@@ -138,20 +169,59 @@ mod tests {
         );
     }
 
+    fn login(refresh_problem: Option<&str>) -> Login<'_> {
+        Login {
+            username: "testuser",
+            tenant: "designsafe",
+            expires_at: T,
+            has_refresh_token: refresh_problem.is_none(),
+            refresh_problem,
+        }
+    }
+
     #[test]
     fn login_line_and_json() {
-        let r = logged_in(human(), "testuser", "designsafe", T, true);
+        let r = logged_in(human(), &login(None));
         assert_eq!(
             r.stdout(),
             "logged in as testuser (designsafe); token valid until 2026-11-23 18:00 UTC; refresh: yes\n"
         );
+        assert_eq!(r.stderr(), "");
         assert_eq!(
-            parse(&logged_in(json(), "testuser", "designsafe", T, false)),
+            parse(&logged_in(json(), &login(None))),
             json!({"command": "login", "ok": true, "exit_code": 0,
                    "username": "testuser", "tenant": "designsafe",
                    "expires_at": "2026-11-23T18:00:00Z", "expires_at_unix": T,
-                   "has_refresh_token": false})
+                   "has_refresh_token": true, "refreshable": true, "refresh_problem": null})
         );
+    }
+
+    #[test]
+    fn an_unrefreshable_login_is_loud_in_every_mode() {
+        let text = "registering an OAuth client at Tapis failed: bad request: x";
+        let why = Some(text);
+        let r = logged_in(human(), &login(why));
+        assert!(r.stdout().ends_with("refresh: no\n"), "{}", r.stdout());
+        assert_eq!(
+            r.stderr(),
+            "tapis-cred: warning: this login cannot be refreshed: registering an OAuth client at \
+             Tapis failed: bad request: x\n  hint: it ends at 2026-11-23 18:00 UTC; see tapis-cred \
+             doctor, then tapis-cred login again\n"
+        );
+        let quiet = Ui {
+            quiet: true,
+            ..human()
+        };
+        assert!(
+            logged_in(quiet, &login(why))
+                .stderr()
+                .contains("cannot be refreshed")
+        );
+        let j = logged_in(json(), &login(why));
+        let doc = parse(&j);
+        assert_eq!(doc["refreshable"], false);
+        assert_eq!(doc["refresh_problem"], text);
+        assert!(j.stderr().contains("cannot be refreshed"), "{}", j.stderr());
     }
 
     #[test]

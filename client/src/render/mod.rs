@@ -8,7 +8,7 @@ mod account;
 mod status;
 mod systems;
 
-pub use account::{exported, logged_in, logged_out, token};
+pub use account::{Login, exported, logged_in, logged_out, token};
 pub use status::status;
 pub use systems::systems;
 

@@ -51,6 +51,7 @@ struct Login<'a> {
     next_refresh_at: Option<String>,
     next_refresh_at_unix: Option<i64>,
     last_refresh_error: Option<&'a str>,
+    refresh_problem: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -82,6 +83,7 @@ fn login_json(login: &LoginState) -> Login<'_> {
             refresh_expires_at,
             next_refresh_at,
             last_refresh_error,
+            refresh_problem,
         } => Login {
             state: "logged_in",
             username: Some(username),
@@ -94,6 +96,7 @@ fn login_json(login: &LoginState) -> Login<'_> {
             next_refresh_at: next_refresh_at.map(time::rfc3339),
             next_refresh_at_unix: *next_refresh_at,
             last_refresh_error: last_refresh_error.as_deref(),
+            refresh_problem: refresh_problem.as_deref(),
             reason: None,
         },
     }
@@ -190,6 +193,7 @@ fn human(info: &StatusInfo, now: i64) -> String {
             refresh_expires_at,
             next_refresh_at,
             last_refresh_error,
+            refresh_problem,
         } => {
             line("login", &format!("{username} ({tenant})"));
             line(
@@ -200,7 +204,10 @@ fn human(info: &StatusInfo, now: i64) -> String {
                     left(now, *expires_at)
                 ),
             );
-            let mut refresh = yes_no(*has_refresh_token).to_owned();
+            let mut refresh = match refresh_problem {
+                Some(problem) => format!("NOT POSSIBLE: {problem}"),
+                None => yes_no(*has_refresh_token).to_owned(),
+            };
             if let Some(until) = refresh_expires_at {
                 refresh += &format!(
                     ", valid until {} ({})",
@@ -310,6 +317,7 @@ mod tests {
             refresh_expires_at: Some(NOW + 14 * 86_400),
             next_refresh_at: Some(NOW + 3 * 3600 + 55 * 60),
             last_refresh_error: Some("Tapis answered 503".into()),
+            refresh_problem: None,
         }
     }
 
@@ -334,6 +342,30 @@ systems   5 cached
   ls6        testuser  created  checked 3 min ago
   ... 3 more
 "
+        );
+    }
+
+    #[test]
+    fn an_unrefreshable_login_says_why() {
+        let login = LoginState::LoggedIn {
+            username: "testuser".into(),
+            tenant: "designsafe".into(),
+            expires_at: NOW + 600,
+            has_refresh_token: false,
+            refresh_expires_at: None,
+            next_refresh_at: None,
+            last_refresh_error: None,
+            refresh_problem: Some("Tapis issued no refresh token".into()),
+        };
+        let out = status(human_ui(), &info(login.clone()), NOW).stdout();
+        assert!(
+            out.contains("refresh   NOT POSSIBLE: Tapis issued no refresh token\n"),
+            "{out}"
+        );
+        let v = parse(&status(json(), &info(login), NOW));
+        assert_eq!(
+            v["login"]["refresh_problem"],
+            "Tapis issued no refresh token"
         );
     }
 
@@ -370,7 +402,8 @@ systems   5 cached
                     "refresh_expires_at_unix": NOW + 14 * 86_400,
                     "next_refresh_at": "2026-11-23T21:55:00Z",
                     "next_refresh_at_unix": NOW + 14_100,
-                    "last_refresh_error": "Tapis answered 503"
+                    "last_refresh_error": "Tapis answered 503",
+                    "refresh_problem": null
                 },
                 "systems": [
                     {"system": "stampede3", "user": "testuser", "state": "present",

@@ -130,6 +130,9 @@ pub async fn establish(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpRe
             tracing::warn!(%why, "stored credentials are rejected; creating new ones");
             true
         }
+        // Anything else is reported as it is: CredUnverified (an incomplete
+        // credential, a kind Tapis cannot validate) says nothing about the
+        // keys being bad, so they are never replaced on it.
         e => {
             ctx.cache.remove(user, system);
             return Err(errors::from_tapis(&format!("check {system}"), &e));

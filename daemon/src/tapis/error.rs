@@ -1,8 +1,10 @@
 //! What can go wrong talking to Tapis, with the 401s told apart.
 
+use super::message::{leading_key, nested_key, tapis_message};
 use std::time::Duration;
 
-/// A failed Tapis call. Messages carry Tapis's own message keys, never a token.
+/// A failed Tapis call. Messages carry Tapis's own message keys, never a token
+/// or a client key: every text taken from Tapis goes through [`snippet`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TapisError {
     /// 401 from the JWT filter (plain text or `TAPIS_SECURITY_*`): the token
@@ -20,6 +22,17 @@ pub enum TapisError {
     /// reach the system's host.
     #[error("Tapis cannot reach the system's host: {0}")]
     CredConnFail(String),
+    /// 401 `SYSAPI_CRED_VALID_FAIL` with any other inner key
+    /// (`SYSLIB_CRED_NOT_FOUND`: the stored credential is incomplete;
+    /// `SYSLIB_CRED_NOT_SUPPORTED`: Tapis cannot validate this kind): nothing
+    /// says the keys are bad, so they are never replaced on it.
+    #[error("Tapis cannot validate the stored credentials: {0}")]
+    CredUnverified(String),
+    /// 500 `SYSAPI_CRED_ERROR ... SYSLIB_CRED_TMS_KEYS_...`: Tapis refuses to
+    /// create TMS keys on this system (not LINUX, a static effective user, a
+    /// `loginUser` mapping). Asking again gives the same answer.
+    #[error("Tapis refused to create TMS keys: {0}")]
+    TmsRefused(String),
     /// Any other 401 (e.g. a wrong password).
     #[error("unauthorized: {0}")]
     Unauthorized(String),
@@ -92,13 +105,37 @@ pub fn classify_401(body: &str, message: Option<&str>) -> TapisError {
     } else if message.starts_with("SYSLIB_CRED_NOT_FOUND") {
         TapisError::CredNotFound
     } else if message.starts_with("SYSAPI_CRED_VALID_FAIL") {
-        if message.contains("SYSLIB_CRED_CONN_FAIL") {
-            TapisError::CredConnFail(snippet(message))
-        } else {
-            TapisError::CredRejected(snippet(message))
+        // Only the inner key says what failed (CredUtils.java, `verifyConnection`).
+        let shown = snippet(message);
+        match nested_key(message) {
+            Some("SYSLIB_CRED_VALID_FAIL") => TapisError::CredRejected(shown),
+            Some("SYSLIB_CRED_CONN_FAIL") => TapisError::CredConnFail(shown),
+            _ => TapisError::CredUnverified(shown),
         }
     } else {
         TapisError::Unauthorized(snippet(message))
+    }
+}
+
+/// Reads a 5xx (or 429) answer. Two 500s of the Systems service are not
+/// outages and would only fail again: a credential call on a system the
+/// caller may not read (ApiUtils.java `checkSystemExists` wraps the
+/// ForbiddenException: `SYSAPI_CHECK_ERROR ... Error: SYSLIB_UNAUTH ...`), and
+/// a refused TMS key creation (CredentialResource.java `createUserCredential`
+/// wraps the BadRequestException: `SYSAPI_CRED_ERROR ... SYSLIB_CRED_TMS_KEYS_...`).
+pub fn classify_5xx(status: u16, message: &str) -> TapisError {
+    let inner = nested_key(message);
+    match (leading_key(message), inner) {
+        (Some("SYSAPI_CHECK_ERROR"), Some("SYSLIB_UNAUTH")) => {
+            TapisError::Forbidden(snippet(message))
+        }
+        (Some("SYSAPI_CRED_ERROR"), Some(key)) if key.starts_with("SYSLIB_CRED_TMS_KEYS_") => {
+            TapisError::TmsRefused(snippet(message))
+        }
+        _ => TapisError::Server {
+            status,
+            message: snippet(message),
+        },
     }
 }
 
@@ -125,18 +162,10 @@ pub fn html_title(text: &str) -> Option<String> {
     (!title.is_empty()).then(|| format!("{} (HTML page)", snippet(title)))
 }
 
-/// First line of a message, at most 200 characters: enough to identify the
-/// problem without echoing whole proxy pages into logs.
+/// A Tapis message fit to show: its first line, secrets redacted, the
+/// identity boilerplate dropped, bounded in length with its message keys kept.
 pub fn snippet(text: &str) -> String {
-    let line = text.trim().lines().next().unwrap_or("").trim();
-    let mut out: String = line.chars().take(200).collect();
-    if out.len() < line.len() {
-        out.push('…');
-    }
-    if out.is_empty() {
-        out.push_str("(empty body)");
-    }
-    out
+    tapis_message(text)
 }
 
 #[cfg(test)]
@@ -205,9 +234,70 @@ mod tests {
     }
 
     #[test]
+    fn inner_keys_decide_and_unknown_ones_are_never_rejections() {
+        let valid_fail = |inner: &str| {
+            classify_401(
+                "",
+                Some(&format!(
+                    "SYSAPI_CRED_VALID_FAIL Credential validation failed. System: ls6 User: u \
+                     AuthnMethod: TMS_KEYS Message: {inner} text"
+                )),
+            )
+        };
+        assert!(matches!(
+            valid_fail("SYSLIB_CRED_NOT_FOUND"),
+            TapisError::CredUnverified(_)
+        ));
+        assert!(matches!(
+            valid_fail("SYSLIB_CRED_NOT_SUPPORTED"),
+            TapisError::CredUnverified(_)
+        ));
+        assert!(matches!(
+            valid_fail("SYSLIB_SOMETHING_NEW"),
+            TapisError::CredUnverified(_)
+        ));
+        // The SSH cause quoted after the inner key's own `Message:` changes nothing.
+        assert!(matches!(
+            valid_fail(
+                "SYSLIB_CRED_VALID_FAIL Invalid credentials. Message: SYSLIB_CRED_CONN_FAIL"
+            ),
+            TapisError::CredRejected(_)
+        ));
+    }
+
+    #[test]
+    fn some_500s_are_answers_not_outages() {
+        let unreadable = "SYSAPI_CHECK_ERROR Unable to check for system. jwtTenant: t jwtUser: u \
+                          OboTenant: t OboUser: u System: ls6 Operation: checkUserCredential Error: \
+                          SYSLIB_UNAUTH Permission denied. jwtTenant: t jwtUserId: u OboTenant: t \
+                          OboUser: u System: ls6 Operation: read";
+        let e = classify_5xx(500, unreadable);
+        assert!(matches!(e, TapisError::Forbidden(_)), "{e:?}");
+        assert!(!e.is_transient());
+        let tms = "SYSAPI_CRED_ERROR Unable to operate on credential for system. System: s User: u \
+                   Operation: createUserCredential Error: SYSLIB_CRED_TMS_KEYS_NOT_ALLOWED Creation \
+                   of TMS keys with loginUser mapping or static effectiveUserId not supported.";
+        let e = classify_5xx(500, tms);
+        assert!(matches!(e, TapisError::TmsRefused(_)), "{e:?}");
+        assert!(!e.is_transient() && !e.outcome_unknown());
+        assert!(
+            e.to_string().contains("SYSLIB_CRED_TMS_KEYS_NOT_ALLOWED"),
+            "{e}"
+        );
+        // Other check errors and credential errors are still outages.
+        for other in [
+            "SYSAPI_CHECK_ERROR Unable to check for system. System: s Error: connection refused",
+            "SYSAPI_CRED_ERROR Unable to operate. Error: SYSLIB_CRED_SK_ERROR Error operating",
+            "no key at all",
+        ] {
+            assert!(classify_5xx(503, other).is_transient(), "{other}");
+        }
+    }
+
+    #[test]
     fn snippet_is_bounded() {
         let long = "x".repeat(1000);
-        assert!(snippet(&long).chars().count() <= 201);
+        assert!(snippet(&long).chars().count() <= super::super::message::MAX_CHARS);
         assert_eq!(snippet("<html>\n<body>bad gateway"), "<html>");
         assert_eq!(snippet("  "), "(empty body)");
     }

@@ -1,7 +1,7 @@
 //! One HTTP exchange with Tapis: bounded body, envelope parsing, status
 //! mapping and retries with jittered exponential backoff.
 
-use super::error::{TapisError, classify_401, html_title, snippet};
+use super::error::{TapisError, classify_5xx, classify_401, html_title, snippet};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
@@ -43,8 +43,9 @@ impl Backoff {
 /// and every field is optional, so a surprising answer never crashes.
 #[derive(Debug, Deserialize)]
 pub struct Envelope<T> {
-    /// The service message, starting with a key like `SYSAPI_CRED_OK`.
-    #[serde(default)]
+    /// The service message, starting with a key like `SYSAPI_CRED_OK`; one
+    /// that is not a string counts as absent.
+    #[serde(default, deserialize_with = "text_or_none")]
     pub message: Option<String>,
     /// The payload.
     #[serde(default = "none")]
@@ -53,6 +54,12 @@ pub struct Envelope<T> {
 
 fn none<T>() -> Option<T> {
     None
+}
+
+/// A string field, or `None` for any other JSON value.
+pub fn text_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(value.as_str().map(str::to_owned))
 }
 
 /// A successful answer: status and raw body.
@@ -154,9 +161,12 @@ async fn once(req: RequestBuilder, timeout: Duration) -> Result<Answer, Failure>
         400 => TapisError::BadRequest(shown()),
         403 => TapisError::Forbidden(shown()),
         404 => TapisError::NotFound(shown()),
-        429 | 500..=599 => TapisError::Server {
-            status: status.as_u16(),
-            message: shown(),
+        429 | 500..=599 => match message.as_deref() {
+            Some(m) => classify_5xx(status.as_u16(), m),
+            None => TapisError::Server {
+                status: status.as_u16(),
+                message: shown(),
+            },
         },
         other => TapisError::Protocol(format!("status {other}: {}", shown())),
     };
@@ -250,5 +260,16 @@ mod tests {
         let e: Envelope<serde_json::Value> =
             serde_json::from_str(r#"{"status":"success","extra":1}"#).unwrap();
         assert!(e.message.is_none() && e.result.is_none());
+        // The Java services' error envelopes: a reason phrase for status,
+        // null metadata and result, extra commit and build.
+        let e: Envelope<serde_json::Value> = serde_json::from_str(
+            r#"{"status":"Unauthorized","message":"SYSLIB_CRED_NOT_FOUND x","version":"1",
+                "commit":"c","build":"b","metadata":null,"result":null}"#,
+        )
+        .unwrap();
+        assert_eq!(e.message.as_deref(), Some("SYSLIB_CRED_NOT_FOUND x"));
+        let e: Envelope<serde_json::Value> =
+            serde_json::from_str(r#"{"message":{"odd":true},"result":1}"#).unwrap();
+        assert!(e.message.is_none());
     }
 }

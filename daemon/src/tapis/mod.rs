@@ -1,16 +1,19 @@
 //! A small typed client for the Tapis calls the agent makes.
 
 mod error;
+mod fields;
 mod http;
+mod message;
 
 pub use error::{TapisError, snippet};
 pub use http::Backoff;
+pub use message::redact;
 
 use crate::config::Config;
 use crate::jwt;
 use http::{Retry, send};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 use tapis_agent_proto::Secret;
 
@@ -49,6 +52,24 @@ pub struct DeviceGrant {
     pub verification_uri: String,
     /// Seconds until it expires.
     pub expires_in: u64,
+}
+
+/// How long a device code lives when the answer does not say in a readable
+/// way (tapis-project/authenticator, service/models.py, `DeviceCode.CODE_TTL`).
+const DEVICE_CODE_TTL: u64 = 600;
+
+/// The shortest device-code lifetime assumed, so that clock skew between
+/// Tapis and this host cannot end a login before it starts; Tapis itself says
+/// when a code has really expired.
+const DEVICE_CODE_MIN: u64 = 60;
+
+/// How the agent's OAuth client is described at Tapis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// `display_name` (at most 50 characters at Tapis).
+    pub display_name: String,
+    /// `description` (at most 70 characters at Tapis).
+    pub description: String,
 }
 
 /// What a device-code poll found.
@@ -149,7 +170,11 @@ impl TapisClient {
     ) -> Result<String, TapisError> {
         #[derive(Deserialize)]
         struct System {
-            #[serde(rename = "defaultAuthnMethod", default)]
+            #[serde(
+                rename = "defaultAuthnMethod",
+                default,
+                deserialize_with = "http::text_or_none"
+            )]
             default_authn_method: Option<String>,
         }
         let url = self.url(&format!("/v3/systems/{}", encode(system)));
@@ -213,9 +238,9 @@ impl TapisClient {
         .into_set()
     }
 
-    /// Refresh grant (client Basic auth required). Only connection failures
-    /// before anything was sent are worth repeating, since a refresh rotates
-    /// the refresh token; the token manager handles retries itself.
+    /// Refresh grant (client Basic auth required). Never repeated here: Tapis
+    /// does not rotate refresh tokens, but the agent must stay correct if it
+    /// did, so the token manager decides about retries itself.
     pub async fn refresh(
         &self,
         refresh: &Secret,
@@ -239,7 +264,7 @@ impl TapisClient {
         &self,
         token: &Secret,
         client: &ClientCreds,
-        display_name: &str,
+        info: &ClientInfo,
     ) -> Result<(), TapisError> {
         let url = self.url("/v3/oauth2/clients");
         self.call(Retry::Never, |c| {
@@ -248,8 +273,8 @@ impl TapisClient {
                 .json(&json!({
                     "client_id": client.client_id,
                     "client_key": client.client_key.expose(),
-                    "display_name": display_name,
-                    "description": "OAuth client of tapis-agent, used to refresh tokens",
+                    "display_name": info.display_name,
+                    "description": info.description,
                 }))
         })
         .await
@@ -266,15 +291,19 @@ impl TapisClient {
         .map(drop)
     }
 
-    /// `POST /v3/oauth2/device/code`.
+    /// `POST /v3/oauth2/device/code`. Its `expires_in` is an HTTP-date at
+    /// Tapis (controllers.py, `DeviceCodeResource.post`, puts the code's
+    /// expiry `datetime` there), seconds elsewhere: both are read.
     pub async fn device_code(&self, client_id: &str) -> Result<DeviceGrant, TapisError> {
         #[derive(Deserialize)]
         struct Code {
             device_code: String,
-            user_code: String,
-            verification_uri: String,
             #[serde(default)]
-            expires_in: Option<u64>,
+            user_code: Value,
+            #[serde(default, deserialize_with = "http::text_or_none")]
+            verification_uri: Option<String>,
+            #[serde(default)]
+            expires_in: Value,
         }
         let url = self.url("/v3/oauth2/device/code");
         let code: Code = self
@@ -283,15 +312,35 @@ impl TapisClient {
             })
             .await?
             .result()?;
+        let user_code = match code.user_code {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(TapisError::Protocol(
+                    "device code answer has no user_code".into(),
+                ));
+            }
+        };
+        let expires_in = fields::seconds_until(&code.expires_in, crate::clock::now())
+            .unwrap_or_else(|| {
+                tracing::debug!("device code expiry unreadable; assuming the usual 600 s");
+                DEVICE_CODE_TTL
+            })
+            .max(DEVICE_CODE_MIN);
+        // Without the page the user can still find it: it is the tenant's.
+        let verification_uri = code
+            .verification_uri
+            .unwrap_or_else(|| format!("{}/v3/oauth2/device?client_id={client_id}", self.base));
         Ok(DeviceGrant {
             device_code: Secret::new(code.device_code),
-            user_code: code.user_code,
-            verification_uri: code.verification_uri,
-            expires_in: code.expires_in.unwrap_or(600),
+            user_code,
+            verification_uri,
+            expires_in,
         })
     }
 
-    /// Device-code grant poll: a 400 means "not approved yet".
+    /// Device-code grant poll: 400 `device code not ready.` means the user
+    /// has not entered the code yet (models.py, `DeviceCode.validate_code`).
     pub async fn device_token(
         &self,
         device_code: &Secret,
@@ -326,9 +375,19 @@ fn token_header(token: &Secret) -> reqwest::header::HeaderValue {
     value
 }
 
+/// "Not approved yet": Tapis's `device code not ready.`, or RFC 8628's
+/// `authorization_pending` from servers that follow it.
 fn is_pending(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("not ready") || m.contains("pending")
+    m.contains("device code not ready") || m.contains("authorization_pending")
+}
+
+/// True when Tapis refused the OAuth client itself (unknown id or wrong key:
+/// controllers.py `TokensResource.post`, 400 `Invalid client credentials: ...`),
+/// as opposed to the user's password.
+pub fn is_client_refused(e: &TapisError) -> bool {
+    matches!(e, TapisError::BadRequest(m) | TapisError::Unauthorized(m)
+        if m.starts_with("Invalid client credentials"))
 }
 
 fn with_client(
@@ -355,23 +414,22 @@ fn encode(segment: &str) -> String {
     out
 }
 
+/// `TokensResource.post`'s answer. Only the access token itself is required:
+/// `expires_in`/`expires_at` of either part may be of any type or missing, and
+/// a refresh part that cannot be read leaves the login unrefreshable rather
+/// than failing it.
 #[derive(Deserialize)]
 struct TokenResult {
     access_token: AccessPart,
     #[serde(default)]
-    refresh_token: Option<RefreshPart>,
+    refresh_token: Value,
 }
 
 #[derive(Deserialize)]
 struct AccessPart {
     access_token: String,
-}
-
-#[derive(Deserialize)]
-struct RefreshPart {
-    refresh_token: String,
     #[serde(default)]
-    expires_in: Option<i64>,
+    expires_in: Value,
 }
 
 impl TokenResult {
@@ -379,24 +437,37 @@ impl TokenResult {
         let claims = jwt::claims(&self.access_token.access_token)
             .map_err(|e| TapisError::Protocol(format!("access token: {e}")))?;
         let now = crate::clock::now();
-        let (refresh, refresh_expires_at) = match self.refresh_token {
-            Some(r) => {
-                let exp = jwt::claims(&r.refresh_token)
-                    .map(|c| c.exp)
-                    .ok()
-                    .or(r.expires_in.map(|s| now + s));
-                (Some(Secret::new(r.refresh_token)), exp)
-            }
-            None => (None, None),
-        };
+        let refresh = self
+            .refresh_token
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let refresh_expires_at = refresh.as_deref().and_then(|r| {
+            jwt::claims(r).map(|c| c.exp).ok().or_else(|| {
+                let secs = jwt::seconds(self.refresh_token.get("expires_in")?)?;
+                Some(now + secs)
+            })
+        });
         Ok(TokenSet {
             access: Secret::new(self.access_token.access_token),
             access_expires_at: claims.exp,
-            access_issued_at: claims.iat.unwrap_or(now),
-            refresh,
+            access_issued_at: issued_at(claims.iat, claims.exp, &self.access_token.expires_in, now),
+            refresh: refresh.map(Secret::new),
             refresh_expires_at,
         })
     }
+}
+
+/// When the token was issued. Tapis JWTs carry no `iat`, so it is `exp` less
+/// the answer's `expires_in` (the lifetime asked of the Tokens API), and `now`
+/// when neither makes sense.
+fn issued_at(iat: Option<i64>, exp: i64, expires_in: &Value, now: i64) -> i64 {
+    iat.or_else(|| {
+        let lifetime = jwt::seconds(expires_in).filter(|s| *s > 0)?;
+        let issued = exp.checked_sub(lifetime)?;
+        (issued <= now + 60).then_some(issued)
+    })
+    .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -418,6 +489,47 @@ mod tests {
         assert!(v.is_sensitive());
         assert_eq!(v, "eyJ.abc.def");
         assert!(!format!("{v:?}").contains("abc"));
+    }
+
+    #[test]
+    fn token_answers_are_read_leniently() {
+        let jwt = |payload: &str| {
+            use base64::Engine as _;
+            let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
+            format!("e30.{p}.sig")
+        };
+        let now = crate::clock::now();
+        let access = jwt(&format!(r#"{{"exp":{}}}"#, now + 14_400));
+        // As Tapis answers: no iat, expires_at with microseconds.
+        let answer: TokenResult = serde_json::from_value(json!({
+            "access_token": {"access_token": access, "expires_in": 14400,
+                             "expires_at": "2026-01-02T03:04:05.123456+00:00", "jti": "j"},
+            "refresh_token": {"refresh_token": jwt(&format!(r#"{{"exp":{}}}"#, now + 99)),
+                              "expires_in": "soon"},
+        }))
+        .unwrap();
+        let set = answer.into_set().unwrap();
+        assert_eq!(set.access_expires_at - set.access_issued_at, 14_400);
+        assert_eq!(set.refresh_expires_at, Some(now + 99));
+        // Odd types everywhere but the token itself: still a login.
+        let answer: TokenResult = serde_json::from_value(json!({
+            "access_token": {"access_token": access, "expires_in": "4 hours", "expires_at": 7},
+            "refresh_token": ["unexpected"],
+        }))
+        .unwrap();
+        let set = answer.into_set().unwrap();
+        assert!(set.refresh.is_none());
+        assert!((set.access_issued_at - now).abs() <= 1);
+    }
+
+    #[test]
+    fn only_tapis_client_refusals_count_as_such() {
+        let refused = TapisError::BadRequest("Invalid client credentials: c, [redacted]".into());
+        assert!(is_client_refused(&refused));
+        let password = TapisError::BadRequest("Invalid username/password combination.".into());
+        assert!(!is_client_refused(&password));
+        assert!(is_pending("device code not ready."));
+        assert!(!is_pending("device code not valid."));
     }
 
     #[test]

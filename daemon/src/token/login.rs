@@ -1,14 +1,31 @@
 //! Logging in (password, imported token, device code) and out.
 
-use super::{TokenManager, stored};
+use super::{Health, TokenManager, stored};
 use crate::errors::{self, login_required};
-use crate::tapis::{ClientCreds, DeviceGrant, DevicePoll, TapisError};
+use crate::tapis::{
+    ClientCreds, ClientInfo, DeviceGrant, DevicePoll, TapisError, TokenSet, is_client_refused,
+};
 use crate::{clock, jwt};
 use std::time::Instant;
 use tapis_agent_proto::{DeviceCode, ErrorKind, ErrorReply, Response, Secret};
 
 /// Seconds between device-code polls (Tapis does not say).
 const DEVICE_INTERVAL: u64 = 5;
+
+/// Column widths of the Authenticator's `clients` table (tapis-project/
+/// authenticator, service/models.py, `Client`): a longer value makes the
+/// registration fail.
+const CLIENT_ID_MAX: usize = 80;
+const DISPLAY_NAME_MAX: usize = 50;
+const DESCRIPTION_MAX: usize = 70;
+
+/// Description of the agent's OAuth client.
+const CLIENT_DESCRIPTION: &str = "OAuth client of tapis-agent, used to refresh tokens";
+
+/// Why a login without a refresh token cannot be refreshed, when nothing more
+/// precise is known.
+const NO_REFRESH_TOKEN: &str =
+    "Tapis issued no refresh token, so the login ends when the access token expires";
 
 /// A device-code login waiting for the user.
 #[derive(Debug)]
@@ -31,32 +48,34 @@ impl TokenManager {
         let client = self
             .client_creds()
             .filter(|_| self.client_usable_for(username));
-        let set = match client {
+        let (set, problem) = match client {
             Some(client) => match self
                 .tapis
                 .password_login(username, &password, Some(&client))
                 .await
             {
-                Ok(set) => set,
+                Ok(set) => (set, None),
                 // Tapis may have forgotten our client: a plain login tells.
-                Err(TapisError::Unauthorized(_) | TapisError::BadRequest(_)) => {
+                Err(e) if is_client_refused(&e) => {
                     tracing::info!(
                         user = username,
                         "stored OAuth client refused; registering a new one"
                     );
-                    self.login_with_new_client(username, &password).await?
+                    self.login_with_new_client(username, &password, Some(&e))
+                        .await?
                 }
                 Err(e) => return Err(login_error(&e)),
             },
-            None => self.login_with_new_client(username, &password).await?,
+            None => {
+                self.login_with_new_client(username, &password, None)
+                    .await?
+            }
         };
         drop(password);
         let tokens = stored::Tokens::from_set(set)
             .map_err(|e| ErrorReply::new(ErrorKind::TapisUnavailable, format!("login: {e}")))?;
         tracing::info!(user = %tokens.username, refresh = tokens.refresh.is_some(), "logged in");
-        let answer = logged_in(&tokens);
-        self.install(tokens, true);
-        Ok(answer)
+        Ok(self.install_login(tokens, problem))
     }
 
     fn client_usable_for(&self, username: &str) -> bool {
@@ -67,40 +86,50 @@ impl TokenManager {
     }
 
     /// Logs in without a client, registers one, logs in again through it.
+    /// Whatever stops the login from being refreshable is returned with it.
     async fn login_with_new_client(
         &self,
         username: &str,
         password: &Secret,
-    ) -> Result<crate::tapis::TokenSet, ErrorReply> {
+        refused: Option<&TapisError>,
+    ) -> Result<(TokenSet, Option<String>), ErrorReply> {
         let first = self
             .tapis
             .password_login(username, password, None)
             .await
             .map_err(|e| login_error(&e))?;
-        if self.config.client_id.is_some() {
+        if let Some(id) = &self.config.client_id {
             // A configured client is used as is, never replaced.
-            return Ok(first);
+            let why = refused.map_or_else(String::new, |e| format!(" ({e})"));
+            return Ok((
+                first,
+                Some(format!(
+                    "Tapis refused the configured OAuth client {id}{why}"
+                )),
+            ));
         }
-        let host = crate::host::hostname();
-        let client = ClientCreds {
-            client_id: format!("tapis-agent-{}-{}", sanitize(&host), random_hex(4)),
-            client_key: Secret::new(random_hex(24)),
-        };
-        let display = format!("tapis-agent on {host}");
+        let host = self
+            .config
+            .hostname
+            .clone()
+            .unwrap_or_else(crate::host::hostname);
+        let (client, info) = new_client(&host);
         if let Err(e) = self
             .tapis
-            .create_client(&first.access, &client, &display)
+            .create_client(&first.access, &client, &info)
             .await
         {
-            tracing::warn!(error = %e, "cannot register an OAuth client; the login will not be refreshable");
-            return Ok(first);
+            return Ok((
+                first,
+                Some(format!("registering an OAuth client at Tapis failed: {e}")),
+            ));
         }
         let record = stored::StoredClient {
             username: username.to_owned(),
             creds: client.clone(),
         };
         if let Err(e) = stored::save_client(&self.config.state_dir, &record) {
-            tracing::error!(error = %e, "cannot store the OAuth client");
+            tracing::error!(error = %e, "cannot store the OAuth client; the next login registers another");
         }
         *self
             .client
@@ -111,12 +140,52 @@ impl TokenManager {
             .password_login(username, password, Some(&client))
             .await
         {
-            Ok(set) => Ok(set),
-            Err(e) => {
-                tracing::warn!(error = %e, "login through the new OAuth client failed; using the plain login");
-                Ok(first)
-            }
+            Ok(set) => Ok((set, None)),
+            Err(e) => Ok((
+                first,
+                Some(format!(
+                    "logging in through the new OAuth client failed: {e}"
+                )),
+            )),
         }
+    }
+
+    /// Installs a login and answers for it. A login that cannot be refreshed
+    /// says so, loudly: in the log, in the answer, and in `status` until the
+    /// next login.
+    /// Stores a new login for every agent on the state directory and answers
+    /// it, saying loudly when it cannot be refreshed.
+    fn install_login(&self, tokens: stored::Tokens, problem: Option<String>) -> Response {
+        let problem = match (&tokens.refresh, problem) {
+            (None, None) => Some(NO_REFRESH_TOKEN.to_owned()),
+            (_, problem) => problem,
+        };
+        if let Some(p) = &problem {
+            tracing::warn!(user = %tokens.username, problem = %p, "this login cannot be refreshed");
+        }
+        let answer = logged_in(&tokens, problem.clone());
+        self.install(tokens, true);
+        self.health().refresh_problem = problem;
+        answer
+    }
+
+    /// Why the login `t` cannot be refreshed, if it cannot (for `status`).
+    pub(super) fn refresh_problem(&self, t: &stored::Tokens, health: &Health) -> Option<String> {
+        if t.refresh.is_none() {
+            return Some(
+                health
+                    .refresh_problem
+                    .clone()
+                    .unwrap_or_else(|| NO_REFRESH_TOKEN.to_owned()),
+            );
+        }
+        if self.client_creds().is_none() {
+            return Some(
+                "no OAuth client is stored or configured, so the refresh token cannot be used"
+                    .into(),
+            );
+        }
+        health.refresh_problem.clone()
     }
 
     /// Adopts an access token obtained elsewhere (no refresh possible).
@@ -151,9 +220,10 @@ impl TokenManager {
             ));
         }
         tracing::info!(user = %tokens.username, "imported access token");
-        let answer = logged_in(&tokens);
-        self.install(tokens, true);
-        Ok(answer)
+        Ok(self.install_login(
+            tokens,
+            Some("an imported token cannot be refreshed; the login ends when it expires".into()),
+        ))
     }
 
     /// Starts a device-code login.
@@ -214,11 +284,18 @@ impl TokenManager {
                     ErrorReply::new(ErrorKind::TapisUnavailable, format!("device login: {e}"))
                 })?;
                 tracing::info!(user = %tokens.username, "logged in with a device code");
-                let answer = logged_in(&tokens);
-                self.install(tokens, true);
-                Ok(answer)
+                Ok(self.install_login(tokens, None))
             }
-            Err(e) => Err(errors::from_tapis("device login", &e)),
+            Err(e) => {
+                // `device code has expired and is now deleted.` (models.py,
+                // `DeviceCode.validate_code`): start again.
+                if matches!(&e, TapisError::BadRequest(m) if m.contains("expired")) {
+                    *pending = None;
+                    return Err(login_required(format!("device login: {e}"))
+                        .with_hint("start again: tapis-cred login --device"));
+                }
+                Err(errors::from_tapis("device login", &e))
+            }
         }
     }
 
@@ -253,17 +330,21 @@ impl TokenManager {
     }
 }
 
-fn logged_in(t: &stored::Tokens) -> Response {
+fn logged_in(t: &stored::Tokens, refresh_problem: Option<String>) -> Response {
     Response::LoggedIn {
         username: t.username.clone(),
         tenant: t.tenant.clone(),
         expires_at: t.access_expires_at,
         has_refresh_token: t.refresh.is_some(),
+        refresh_problem,
     }
 }
 
 fn login_error(e: &TapisError) -> ErrorReply {
     match e {
+        // The Authenticator answers a wrong password with 400 `Invalid
+        // username/password combination.` (service/ldap.py,
+        // `check_username_password`).
         TapisError::Unauthorized(_) | TapisError::BadRequest(_) => login_required(format!(
             "login: Tapis refused the username or password ({e})"
         )),
@@ -271,7 +352,29 @@ fn login_error(e: &TapisError) -> ErrorReply {
     }
 }
 
-fn sanitize(s: &str) -> String {
+/// A new OAuth client for this host: id, key, and a name and description that
+/// fit the Authenticator's columns whatever the host name.
+fn new_client(host: &str) -> (ClientCreds, ClientInfo) {
+    const PREFIX: &str = "tapis-agent-";
+    let suffix = random_hex(4);
+    let room = CLIENT_ID_MAX - PREFIX.len() - 1 - suffix.len();
+    let client = ClientCreds {
+        client_id: format!("{PREFIX}{}-{suffix}", sanitize(host, room.min(40))),
+        client_key: Secret::new(random_hex(24)),
+    };
+    let info = ClientInfo {
+        display_name: truncate(&format!("tapis-agent on {host}"), DISPLAY_NAME_MAX),
+        description: truncate(CLIENT_DESCRIPTION, DESCRIPTION_MAX),
+    };
+    (client, info)
+}
+
+/// At most `max` characters (the database counts characters, not bytes).
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn sanitize(s: &str, max: usize) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
@@ -280,7 +383,7 @@ fn sanitize(s: &str) -> String {
                 '-'
             }
         })
-        .take(40)
+        .take(max)
         .collect()
 }
 
@@ -288,4 +391,35 @@ fn random_hex(bytes: usize) -> String {
     (0..bytes)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_names_fit_the_columns_whatever_the_host() {
+        let long = format!("{}.tacc.utexas.edu", "c".repeat(200));
+        for host in ["login1", "x", long.as_str(), "nœud-é.example.org", ""] {
+            let (client, info) = new_client(host);
+            assert!(client.client_id.chars().count() <= CLIENT_ID_MAX, "{host}");
+            assert!(client.client_key.expose().len() <= 80);
+            assert!(
+                info.display_name.chars().count() <= DISPLAY_NAME_MAX,
+                "{host}"
+            );
+            assert!(info.description.chars().count() <= DESCRIPTION_MAX);
+            assert!(client.client_id.is_ascii(), "{}", client.client_id);
+        }
+        let (client, info) = new_client("login1.stampede3.tacc.utexas.edu");
+        assert!(
+            client
+                .client_id
+                .starts_with("tapis-agent-login1-stampede3-")
+        );
+        assert_eq!(
+            info.display_name,
+            "tapis-agent on login1.stampede3.tacc.utexas.edu"
+        );
+    }
 }

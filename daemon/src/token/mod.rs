@@ -49,6 +49,8 @@ struct Health {
     last_error: Option<String>,
     /// Failures in a row, for the refresher's backoff.
     failures: u32,
+    /// Why the last login could not be made refreshable (see `login.rs`).
+    refresh_problem: Option<String>,
 }
 
 /// What a look at `tokens.json` found.
@@ -310,6 +312,12 @@ impl TokenManager {
                 if fresh.username.is_empty() {
                     fresh.username = tokens.username.clone();
                 }
+                // Tapis does not rotate: an answer without a new refresh
+                // token leaves the old one valid.
+                if fresh.refresh.is_none() {
+                    fresh.refresh.clone_from(&tokens.refresh);
+                    fresh.refresh_expires_at = tokens.refresh_expires_at;
+                }
                 // With rotation the old refresh token is dead now, so the
                 // new one goes to disk before anything uses the new access
                 // token.
@@ -499,6 +507,7 @@ impl TokenManager {
             refresh_expires_at: t.refresh_expires_at,
             next_refresh_at: self.next_refresh_at(&t, now),
             last_refresh_error: health.last_error.clone(),
+            refresh_problem: self.refresh_problem(&t, &health),
         }
     }
 

@@ -67,11 +67,14 @@ Control API (JSON bodies; not counted in the stats):
           \"times\": 2, \"system\": \"ls6\"}
   GET    /_fake/faults       pending faults;  DELETE clears them
   POST   /_fake/credentials  {\"user\": \"testuser\", \"system\": \"ls6\",
-                              \"state\": \"present|rejected|conn_fail|absent\"}
+                              \"state\": \"present|rejected|conn_fail|incomplete|
+                                        not_supported|absent\"}
   GET    /_fake/credentials  stored credentials
   POST   /_fake/device/approve  {\"user_code\": \"ABCD1234\", \"username\": \"testuser\"}
   POST   /_fake/revoke_refresh_tokens  invalidate every refresh token
-  POST   /_fake/forbid       {\"user\": \"testuser\", \"system\": \"ls6\"}: answer 403
+  POST   /_fake/forbid       {\"user\": \"testuser\", \"system\": \"ls6\"}: the system is
+                             unreadable (getSystem 403, credential calls 500
+                             SYSAPI_CHECK_ERROR ... SYSLIB_UNAUTH)
   POST   /_fake/tokens       {\"username\": \"testuser\", \"ttl_secs\": 60}
                              -> {\"access_token\": \"...\"}
   POST   /_fake/reset        back to the start state

@@ -1,15 +1,24 @@
-//! The `X-Tapis-Token` check in front of every Tapis endpoint, answering like the
-//! services' JWT filter: 401 with a plain-text body.
+//! The `X-Tapis-Token` checks in front of the endpoints. Two kinds, as at Tapis:
+//! - [`Caller`]: the Java services' JWT filter (tapis-project/tapis-shared-java,
+//!   sharedapi/jaxrs/filters/JWTValidateRequestFilter.java, `filter`), which
+//!   answers 401 with a plain-text message from TapisMessages.properties;
+//! - [`AuthnCaller`]: the Authenticator's own check (tapipy-tapisservice,
+//!   tapisservice/auth.py `validate_request_token` / `validate_token`), whose
+//!   errors are tapisservice errors: 400 with a JSON envelope.
+//!
+//! Neither looks revocations up; the fake refuses revoked tokens only with
+//! `enforce_revocation`.
 
 use axum::{
     extract::FromRequestParts,
-    http::{HeaderMap, StatusCode, header, request::Parts},
+    http::{HeaderMap, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 
 use super::{
     FakeControl,
-    jwt::{TokenType, VerifyError, iso8601, now},
+    envelope::ApiError,
+    jwt::{Claims, TokenType, VerifyError, now},
     state::Shared,
 };
 
@@ -20,41 +29,82 @@ pub(crate) struct Caller {
     pub(crate) tenant: String,
 }
 
-/// Why the token was refused; answered as plain text like the real filter.
+/// Why the token was refused.
 #[derive(Debug)]
 pub(crate) enum TokenRejection {
-    Missing,
+    Missing(Method),
     Parse(String),
-    Expired(i64),
+    Expired(Box<Claims>),
+    /// Fake only (`enforce_revocation`): no Tapis service answers this.
     Revoked,
-    NotAccess,
+    NotAccess(&'static str),
 }
+
+impl TokenRejection {
+    /// The JWT filter's plain-text message.
+    fn filter_message(&self) -> String {
+        match self {
+            TokenRejection::Missing(method) => format!(
+                "TAPIS_SECURITY_MISSING_JWT_INFO HTTP {method} request rejected due to missing JSON Web Token information."
+            ),
+            TokenRejection::Parse(why) => {
+                format!("TAPIS_SECURITY_JWT_PARSE_ERROR Unable to parse JWT. Error: {why}")
+            }
+            // `decodeJwt`: jjwt's ExpiredJwtException message, then `buildClaimsMsg`.
+            TokenRejection::Expired(c) => {
+                let now = now();
+                format!(
+                    "TAPIS_SECURITY_JWT_EXPIRED Exception message: JWT expired at {}. Current time: {}, \
+                     a difference of {} milliseconds.  Allowed clock skew: 0 milliseconds. Claims: \
+                     iss: {} sub: {} tapis/tenant_id: {} tapis/username: {} tapis/account_type: {}",
+                    utc(c.exp),
+                    utc(now),
+                    (now - c.exp).max(0) * 1000,
+                    c.iss,
+                    c.sub,
+                    c.tenant_id,
+                    c.username(),
+                    c.account_type.as_deref().unwrap_or("null"),
+                )
+            }
+            TokenRejection::Revoked => {
+                "TAPIS_SECURITY_JWT_REVOKED The JWT has been revoked (fake Tapis, enforce_revocation)."
+                    .into()
+            }
+            TokenRejection::NotAccess(kind) => {
+                format!("TAPIS_SECURITY_JWT_INVALID_CLAIM Invalid JWT claim tapis/token_type = {kind}")
+            }
+        }
+    }
+
+    /// The Authenticator's JSON message (tapisservice/auth.py).
+    fn authn_message(&self) -> &'static str {
+        match self {
+            TokenRejection::Missing(_) => "No Tapis access token found in the request.",
+            TokenRejection::Parse(why) if why == NOT_A_JWT => {
+                "Could not parse the Tapis access token."
+            }
+            _ => "Invalid Tapis token.",
+        }
+    }
+}
+
+/// jjwt prints instants as `yyyy-MM-ddTHH:mm:ssZ`.
+fn utc(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The parse error of something that is not three dot-separated parts.
+const NOT_A_JWT: &str = "JWT strings must contain exactly 2 period characters.";
 
 impl IntoResponse for TokenRejection {
     fn into_response(self) -> Response {
-        let message = match self {
-            TokenRejection::Missing => {
-                "TAPIS_SECURITY_MISSING_JWT_INFO No JWT found in the X-Tapis-Token header.".into()
-            }
-            TokenRejection::Parse(why) => {
-                format!("TAPIS_SECURITY_JWT_PARSE_ERROR Unable to parse or validate the JWT: {why}")
-            }
-            TokenRejection::Expired(exp) => format!(
-                "TAPIS_SECURITY_JWT_EXPIRED The JWT expired at {} (current time {}).",
-                iso8601(exp),
-                iso8601(now())
-            ),
-            TokenRejection::Revoked => {
-                "TAPIS_SECURITY_JWT_REVOKED The JWT has been revoked.".into()
-            }
-            TokenRejection::NotAccess => {
-                "TAPIS_SECURITY_JWT_INVALID_CLAIM Claim tapis/token_type must be access.".into()
-            }
-        };
         (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            message,
+            self.filter_message(),
         )
             .into_response()
     }
@@ -67,37 +117,72 @@ impl FromRequestParts<FakeControl> for Caller {
         parts: &mut Parts,
         fake: &FakeControl,
     ) -> Result<Self, Self::Rejection> {
-        let result = authenticate(&parts.headers, &fake.shared);
-        if let Err(rejection) = &result {
-            let mut inner = fake.shared.lock();
-            inner.stats.rejected_token += 1;
-            if matches!(rejection, TokenRejection::Expired(_)) {
-                inner.stats.expired_token += 1;
-            }
-        }
-        result
+        counted(authenticate(parts, &fake.shared), &fake.shared)
     }
 }
 
-fn authenticate(headers: &HeaderMap, shared: &Shared) -> Result<Caller, TokenRejection> {
-    let token = headers
-        .get("x-tapis-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(TokenRejection::Missing)?;
+/// A caller of an Authenticator endpoint (the OAuth clients).
+#[derive(Debug, Clone)]
+pub(crate) struct AuthnCaller(pub(crate) Caller);
+
+impl FromRequestParts<FakeControl> for AuthnCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        fake: &FakeControl,
+    ) -> Result<Self, Self::Rejection> {
+        counted(authenticate(parts, &fake.shared), &fake.shared)
+            .map(AuthnCaller)
+            .map_err(|r| ApiError::bad_request(r.authn_message()))
+    }
+}
+
+/// Counts a refusal in the stats.
+fn counted(
+    result: Result<Caller, TokenRejection>,
+    shared: &Shared,
+) -> Result<Caller, TokenRejection> {
+    if let Err(rejection) = &result {
+        let mut inner = shared.lock();
+        inner.stats.rejected_token += 1;
+        if matches!(rejection, TokenRejection::Expired(_)) {
+            inner.stats.expired_token += 1;
+        }
+    }
+    result
+}
+
+fn authenticate(parts: &Parts, shared: &Shared) -> Result<Caller, TokenRejection> {
+    let token = token_header(&parts.headers)
+        .ok_or_else(|| TokenRejection::Missing(parts.method.clone()))?;
+    if token.split('.').count() != 3 {
+        return Err(TokenRejection::Parse(NOT_A_JWT.into()));
+    }
     let claims = shared.signer.verify(token).map_err(|e| match e {
         VerifyError::Parse(why) => TokenRejection::Parse(why),
-        VerifyError::Expired { exp } => TokenRejection::Expired(exp),
+        VerifyError::Expired { .. } => match shared.signer.verify_signature(token) {
+            Ok(claims) => TokenRejection::Expired(Box::new(claims)),
+            Err(VerifyError::Parse(why)) => TokenRejection::Parse(why),
+            Err(VerifyError::Expired { .. }) => TokenRejection::Parse("expired".into()),
+        },
     })?;
     if claims.token_type != TokenType::Access {
-        return Err(TokenRejection::NotAccess);
+        return Err(TokenRejection::NotAccess("refresh"));
     }
     if shared.enforce_revocation && shared.lock().revoked.contains(&claims.jti) {
         return Err(TokenRejection::Revoked);
     }
     Ok(Caller {
-        username: claims.username,
+        username: claims.username().to_owned(),
         tenant: claims.tenant_id,
     })
+}
+
+fn token_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-tapis-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }

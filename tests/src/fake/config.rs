@@ -22,6 +22,10 @@ pub struct FakeConfig {
     pub token_ttl: Duration,
     /// Lifetime of refresh tokens.
     pub refresh_ttl: Duration,
+    /// Lifetime of the access token of a device-code login: 30 days at Tapis
+    /// (tapis-project/authenticator, service/models.py, `DeviceCode.set_ttl`),
+    /// whatever the tenant's default.
+    pub device_token_ttl: Duration,
     /// Accepted `(username, password)` pairs for the password grant.
     pub users: Vec<(String, String)>,
     /// Systems served by `/v3/systems/{id}` and the credential endpoints.
@@ -51,6 +55,7 @@ impl Default for FakeConfig {
             tenant: "designsafe".into(),
             token_ttl: Duration::from_secs(4 * 3600),
             refresh_ttl: Duration::from_secs(365 * 24 * 3600),
+            device_token_ttl: Duration::from_secs(30 * 24 * 3600),
             users: vec![("testuser".into(), "testpass".into())],
             systems: vec![
                 FakeSystem::tms("stampede3", "stampede3.tacc.utexas.edu"),
@@ -91,6 +96,7 @@ impl fmt::Debug for FakeConfig {
             .field("tenant", &self.tenant)
             .field("token_ttl", &self.token_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
+            .field("device_token_ttl", &self.device_token_ttl)
             .field("users", &users)
             .field("systems", &self.systems.len())
             .field("extra_tms_systems", &self.extra_tms_systems)
@@ -142,7 +148,7 @@ pub struct FakeSystem {
     pub host: String,
     /// `LINUX`, `S3`, `IRODS`, `GLOBUS`.
     pub system_type: String,
-    /// How users authenticate; only `TmsKeys` systems accept `createTmsKeys=true`.
+    /// How users authenticate; the credential check validates with it.
     pub default_authn_method: AuthnMethod,
     /// [`DYNAMIC_EFFECTIVE_USER`] or a fixed login; TMS keys need the dynamic one.
     pub effective_user_id: String,
@@ -177,6 +183,18 @@ impl FakeSystem {
     /// The same system, but for storage only (`canExec` false).
     pub fn storage(mut self) -> Self {
         self.can_exec = false;
+        self
+    }
+
+    /// The same system with another `systemType` (TMS keys need `LINUX`).
+    pub fn system_type(mut self, system_type: &str) -> Self {
+        self.system_type = system_type.into();
+        self
+    }
+
+    /// The same system with a static effective user (TMS keys need a dynamic one).
+    pub fn static_user(mut self, login: &str) -> Self {
+        self.effective_user_id = login.into();
         self
     }
 }

@@ -54,7 +54,7 @@ pub use faults::{DEFAULT_DRIP_INTERVAL, Fault, FaultKind};
 pub use state::{CredFixture, CredentialEntry, Stats};
 
 use conn::{Conn, CuttableListener};
-use jwt::{Expiry, TokenType};
+use jwt::{Expiry, Subject};
 use state::Shared;
 
 /// How long [`FakeTapis::shutdown`] waits for open connections before aborting.
@@ -254,8 +254,9 @@ impl FakeControl {
         all
     }
 
-    /// Makes every systems call by `user` about `system` answer 403 `SYSLIB_UNAUTH`
-    /// (or, with `forbidden` false, lifts that again).
+    /// Makes `system` unreadable for `user` (or, with `forbidden` false, readable
+    /// again): `getSystem` answers 403 `SYSLIB_UNAUTH`, and the credential
+    /// endpoints 500 `SYSAPI_CHECK_ERROR ... SYSLIB_UNAUTH`, as Tapis does.
     pub fn set_forbidden(&self, user: &str, system: &str, forbidden: bool) {
         let key = (user.to_owned(), system.to_owned());
         let mut inner = self.shared.lock();
@@ -266,8 +267,10 @@ impl FakeControl {
         }
     }
 
-    /// Completes a device login: the next poll with the matching device code gets
-    /// tokens for `username`. False when no pending device code has `user_code`.
+    /// Completes a device login, as the user entering the code in the browser
+    /// does: the next poll with the matching device code gets tokens for
+    /// `username`, until then polls answer 400 `device code not ready.`. False
+    /// when no pending device code has `user_code`.
     pub fn approve_device(&self, user_code: &str, username: &str) -> bool {
         let mut inner = self.shared.lock();
         let grant = inner
@@ -283,7 +286,8 @@ impl FakeControl {
         }
     }
 
-    /// Invalidates every refresh token issued so far.
+    /// Invalidates every refresh token issued so far (a fixture: the live service
+    /// has no such switch, but a refresh token can stop working, e.g. expire).
     pub fn revoke_all_refresh_tokens(&self) {
         self.shared.lock().live_refresh.clear();
     }
@@ -311,10 +315,16 @@ impl FakeControl {
         expiry: Expiry,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let shared = &self.shared;
+        let who = Subject {
+            tenant: &shared.tenant,
+            username,
+            client_id: None,
+            grant_type: "password",
+        };
         shared
             .signer
-            .sign(&shared.tenant, username, TokenType::Access, None, expiry)
-            .map(|signed| signed.jwt)
+            .sign_pair(&who, expiry, None)
+            .map(|(signed, _)| signed.jwt)
     }
 
     /// Back to the start state: no credentials, forbidden pairs, faults, OAuth

@@ -15,7 +15,10 @@ use super::{
     jwt::Signer,
 };
 
-/// Stored state of one user's credential on one system.
+/// Stored state of one user's credential on one system, and so what the
+/// credential check answers (tapis-project/tapis-systems, branch tms-mvp,
+/// CredentialResource.java `checkUserCredential`, CredUtils.java
+/// `checkCredentialForUser` and `verifyConnection`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredFixture {
@@ -25,11 +28,17 @@ pub enum CredFixture {
     /// Stored and working: check answers 200.
     Present,
     /// Stored, but the host refuses the keys: check answers 401
-    /// `SYSAPI_CRED_VALID_FAIL ... SYSLIB_CRED_VALID_FAIL`.
+    /// `SYSAPI_CRED_VALID_FAIL ... Message: SYSLIB_CRED_VALID_FAIL`.
     Rejected,
     /// Stored, but the host cannot be reached: check answers 401
-    /// `SYSAPI_CRED_VALID_FAIL ... SYSLIB_CRED_CONN_FAIL`.
+    /// `SYSAPI_CRED_VALID_FAIL ... Message: SYSLIB_CRED_CONN_FAIL`.
     ConnFail,
+    /// Stored, but a part is missing (say a key pair without its public key):
+    /// check answers 401 `SYSAPI_CRED_VALID_FAIL ... Message: SYSLIB_CRED_NOT_FOUND`.
+    Incomplete,
+    /// Stored, but Tapis cannot validate this kind: check answers 401
+    /// `SYSAPI_CRED_VALID_FAIL ... Message: SYSLIB_CRED_NOT_SUPPORTED`.
+    NotSupported,
 }
 
 /// One stored credential, as listed by `GET /_fake/credentials`.
@@ -76,12 +85,16 @@ pub(crate) struct OauthClient {
     pub(crate) display_name: String,
     pub(crate) description: String,
     pub(crate) callback_url: String,
-    pub(crate) create_time: String,
+    pub(crate) create_time: i64,
+    /// False once deleted: the Authenticator only marks clients inactive.
+    pub(crate) active: bool,
 }
 
 /// A device code waiting for (or holding) the user's approval.
 pub(crate) struct DeviceGrant {
     pub(crate) client_id: String,
+    /// Copied from the client when the code is made (models.py, `DeviceCode`).
+    pub(crate) client_key: String,
     pub(crate) user_code: String,
     pub(crate) expires_at: i64,
     pub(crate) approved_by: Option<String>,
@@ -112,6 +125,7 @@ pub(crate) struct Shared {
     pub(crate) base_url: String,
     pub(crate) token_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
+    pub(crate) device_token_ttl: Duration,
     pub(crate) allow_cross_user: bool,
     pub(crate) rotate_refresh_tokens: bool,
     pub(crate) enforce_revocation: bool,
@@ -134,6 +148,7 @@ impl Shared {
             base_url,
             token_ttl: config.token_ttl,
             refresh_ttl: config.refresh_ttl,
+            device_token_ttl: config.device_token_ttl,
             allow_cross_user: config.allow_cross_user,
             rotate_refresh_tokens: config.rotate_refresh_tokens,
             enforce_revocation: config.enforce_revocation,

@@ -1,5 +1,7 @@
 //! Systems endpoints: `getSystem`, `healthCheck`, `readyCheck`, and the lookup and
-//! permission checks the credential endpoints share.
+//! permission checks the credential endpoints share. Message texts are those of
+//! tapis-project/tapis-systems (branch tms-mvp), SysApiMessages.properties and
+//! SysLibMessages.properties, and tapis-shared-java TapisMessages.properties.
 
 use axum::{
     extract::{Path, State},
@@ -11,29 +13,42 @@ use super::{
     FakeControl,
     caller::Caller,
     config::{DYNAMIC_EFFECTIVE_USER, FakeSystem},
-    envelope::{ApiError, ApiResult, success},
+    envelope::{ApiError, ApiResult, java_success},
     state::{CredFixture, Shared},
 };
 
-/// `GET /v3/systems/{systemId}` (`getSystem`).
+/// `GET /v3/systems/{systemId}` (`getSystem`; SystemResource.java `getSystem`):
+/// 404 `SYSAPI_NOT_FOUND` and 403 `SYSLIB_UNAUTH` come through the exception
+/// mapper.
 pub(crate) async fn get_system(
     State(fake): State<FakeControl>,
     caller: Caller,
     Path(system): Path<String>,
 ) -> ApiResult {
     let shared = &fake.shared;
-    let sys = readable_system(shared, &caller, &system, "read")?;
+    let Some(sys) = shared.systems.get(&system) else {
+        return Err(ApiError::mapped(
+            StatusCode::NOT_FOUND,
+            format!(
+                "SYSAPI_NOT_FOUND Record not found. {} System: {system}",
+                api_who(&caller)
+            ),
+        ));
+    };
+    if forbidden(shared, &caller, &system) {
+        return Err(unauthorized(&caller, &system, "read"));
+    }
     let has_credentials = shared.credential(&caller.username, &system) != CredFixture::Absent;
-    Ok(success(
+    Ok(java_success(
         StatusCode::OK,
-        format!("TAPIS_FOUND System found: {system} {}", who(&caller)),
+        format!("TAPIS_FOUND System found: {system}"),
         system_json(sys, &caller.tenant, has_credentials),
     ))
 }
 
 /// `GET /v3/systems/healthcheck` (`healthCheck`), no token needed.
 pub(crate) async fn health_check() -> ApiResult {
-    Ok(success(
+    Ok(java_success(
         StatusCode::OK,
         "TAPIS_HEALTHY Health check received. Systems service is healthy.",
         Value::Null,
@@ -42,49 +57,76 @@ pub(crate) async fn health_check() -> ApiResult {
 
 /// `GET /v3/systems/readycheck` (`readyCheck`), no token needed.
 pub(crate) async fn ready_check() -> ApiResult {
-    Ok(success(
+    Ok(java_success(
         StatusCode::OK,
         "TAPIS_READY Ready check passed. Systems service is ready.",
         Value::Null,
     ))
 }
 
-/// Identity part of service messages, as the Java services print it.
-pub(crate) fn who(caller: &Caller) -> String {
+/// Identity part of SysApiMessages texts (ApiUtils.java, `getMsgAuth`).
+pub(crate) fn api_who(caller: &Caller) -> String {
     let (t, u) = (&caller.tenant, &caller.username);
     format!("jwtTenant: {t} jwtUser: {u} OboTenant: {t} OboUser: {u}")
 }
 
-/// The system, unless it is unknown (404 `SYSAPI_NOSYSTEM`) or the caller is
-/// forbidden from it (403 `SYSLIB_UNAUTH`).
-pub(crate) fn readable_system<'a>(
+/// Identity part of most SysLibMessages texts (LibUtils.java, `getMsgAuth`),
+/// which say `jwtUserId`.
+pub(crate) fn lib_who(caller: &Caller) -> String {
+    let (t, u) = (&caller.tenant, &caller.username);
+    format!("jwtTenant: {t} jwtUserId: {u} OboTenant: {t} OboUser: {u}")
+}
+
+fn forbidden(shared: &Shared, caller: &Caller, system: &str) -> bool {
+    shared
+        .lock()
+        .forbidden
+        .contains(&(caller.username.clone(), system.to_owned()))
+}
+
+/// ApiUtils.java `checkSystemExists`, the first step of every credential
+/// endpoint: 404 `SYSAPI_NOSYSTEM` for an unknown system. For a system the
+/// caller may not read, `SystemsServiceImpl.checkForSystem` throws the
+/// ForbiddenException of its read check, which `checkSystemExists` catches and
+/// answers as 500 `SYSAPI_CHECK_ERROR ... Error: SYSLIB_UNAUTH ...`, not 403.
+pub(crate) fn existing_system<'a>(
     shared: &'a Shared,
     caller: &Caller,
     system: &str,
     operation: &str,
 ) -> Result<&'a FakeSystem, ApiError> {
+    let who = api_who(caller);
     let Some(sys) = shared.systems.get(system) else {
-        return Err(ApiError::not_found(format!(
-            "SYSAPI_NOSYSTEM System not found. {} System: {system}",
-            who(caller)
-        )));
+        return Err(ApiError::java(
+            StatusCode::NOT_FOUND,
+            format!(
+                "SYSAPI_NOSYSTEM No system found. {who} System: {system} Operation: {operation}"
+            ),
+        ));
     };
-    let forbidden = shared
-        .lock()
-        .forbidden
-        .contains(&(caller.username.clone(), system.to_owned()));
-    if forbidden {
-        return Err(unauthorized(caller, system, operation));
+    if forbidden(shared, caller, system) {
+        let inner = unauthorized(caller, system, "read").message;
+        return Err(ApiError::java(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "SYSAPI_CHECK_ERROR Unable to check for system. {who} System: {system} \
+                 Operation: {operation} Error: {inner}"
+            ),
+        ));
     }
     Ok(sys)
 }
 
-/// 403 `SYSLIB_UNAUTH`.
+/// 403 `SYSLIB_UNAUTH` (AuthUtils.java, `checkAuthOboUser`), through the
+/// exception mapper.
 pub(crate) fn unauthorized(caller: &Caller, system: &str, operation: &str) -> ApiError {
-    ApiError::forbidden(format!(
-        "SYSLIB_UNAUTH Authorization failed. {} Operation: {operation} System: {system}",
-        who(caller)
-    ))
+    ApiError::mapped(
+        StatusCode::FORBIDDEN,
+        format!(
+            "SYSLIB_UNAUTH Permission denied. {} System: {system} Operation: {operation}",
+            lib_who(caller)
+        ),
+    )
 }
 
 /// The TapisSystem fields clients look at, with the usual defaults for the rest.
