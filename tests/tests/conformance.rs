@@ -256,7 +256,7 @@ async fn an_echoed_client_key_never_leaves_the_agent() {
     let stored = std::fs::read_to_string(paths.state_dir.join("tokens.json")).unwrap_or_default();
     let stored: serde_json::Value = serde_json::from_str(&stored).unwrap_or_default();
     for field in ["access", "refresh"] {
-        if let Some(t) = stored[field].as_str() {
+        if let Some(t) = stored["login"][field].as_str() {
             secrets.push(t.to_owned());
         }
     }

@@ -177,15 +177,18 @@ impl TokenManager {
 
     /// The token, if it stays valid `need` seconds (at least one) from now,
     /// counted in milliseconds: "1 s left" in whole seconds may be 1 ms.
-    /// Asking for the whole lifetime is asking for a fresh token: its
-    /// expiry, in whole seconds, may be less than a second away from that.
+    /// Asking for the whole lifetime is asking for a token issued this
+    /// second: its expiry, in whole seconds, is less than a lifetime away.
     fn valid_for(&self, need: i64) -> Option<TokenGrant> {
         let cur = self.current.borrow();
         let t = cur.as_ref()?;
-        let left_ms = t.access_expires_at.saturating_mul(1000) - clock::now_ms();
         let need = need.max(1);
-        let rounding = if need >= t.lifetime() { 1000 } else { 0 };
-        (left_ms >= need.saturating_mul(1000) - rounding).then(|| TokenGrant {
+        let valid = if need >= t.lifetime() {
+            t.remaining(clock::now()) >= need
+        } else {
+            t.access_expires_at.saturating_mul(1000) - clock::now_ms() >= need.saturating_mul(1000)
+        };
+        valid.then(|| TokenGrant {
             access_token: t.access.clone(),
             expires_at: t.access_expires_at,
             username: t.username.clone(),
