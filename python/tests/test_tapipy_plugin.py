@@ -59,6 +59,9 @@ def test_requests_carry_the_agents_token_and_cost_no_ipc(logged_in: AgentProcess
     assert t.access_token.expires_at == tapis_agent.token().expires_at
 
 
+# The live services record revocations without enforcing them; the fake's
+# strict mode makes a revoked token one the JWT filter refuses.
+@pytest.mark.fake_args("--enforce-revocation")
 def test_a_token_the_jwt_filter_refuses_is_not_reused(logged_in: AgentProcess, fake: Fake) -> None:
     t = client(fake.base_url)
     keeper = t.tapis_agent_keeper

@@ -5,7 +5,7 @@
 //! Behind `tests/tests/shared_state.rs` and `bench -- shared`.
 
 use crate::fake::{FakeConfig, FakeTapis};
-use crate::harness::{PASSWORD, USER, fake_http};
+use crate::harness::{PASSWORD, USER, fake_http, output_with_stdin};
 use crate::process::{AgentPaths, AgentProcess, CallError, ask};
 use crate::sandbox::Sandbox;
 use anyhow::{Context as _, ensure};
@@ -394,24 +394,11 @@ fn exec_task(
     args: &[&str],
     stdin: Option<&str>,
 ) -> std::io::Result<std::process::Output> {
-    use std::io::Write as _;
-    use std::process::Stdio;
     let mut cmd = sandbox.command("tapis-agent");
     cmd.arg("exec")
         .arg("--config")
         .arg(sandbox.path("cfg/none.toml"))
         .arg("--")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes())?;
-    }
-    child.wait_with_output()
+        .args(args);
+    output_with_stdin(cmd, stdin)
 }

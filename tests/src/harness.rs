@@ -179,21 +179,25 @@ pub fn cred_cmd(socket: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     cmd.arg("--socket")
         .arg(socket)
         .args(args)
-        .env_remove("TAPIS_AGENT_SOCK")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn tapis-cred");
-    if let Some(input) = stdin {
+        .env_remove("TAPIS_AGENT_SOCK");
+    output_with_stdin(cmd, stdin).expect("tapis-cred output")
+}
+
+/// Runs `cmd` with `stdin` fed in (else no input), capturing its output.
+pub fn output_with_stdin(mut cmd: Command, stdin: Option<&str>) -> std::io::Result<Output> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         use std::io::Write;
-        let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
+        pipe.write_all(input.as_bytes())?;
     }
-    child.wait_with_output().expect("tapis-cred output")
+    child.wait_with_output()
 }
 
 /// Path of a workspace binary next to the test executable (`target/<profile>/NAME`).

@@ -5,11 +5,11 @@
 mod deploy_common;
 
 use deploy_common::{Sandbox, kill, text, wait_exit};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
-use tapis_agent_tests::harness::{PASSWORD, TestAgent, USER};
+use tapis_agent_tests::harness::{PASSWORD, TestAgent, USER, output_with_stdin};
 
 /// `tapis-agent exec ARGS...` in the sandbox, with the agent state under it.
 fn exec(sandbox: &Sandbox, args: &[&str]) -> Command {
@@ -21,20 +21,8 @@ fn exec(sandbox: &Sandbox, args: &[&str]) -> Command {
     cmd
 }
 
-fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn tapis-agent exec");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
-    }
-    child.wait_with_output().expect("exec output")
+fn run(cmd: Command, stdin: Option<&str>) -> Output {
+    output_with_stdin(cmd, stdin).expect("exec output")
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {

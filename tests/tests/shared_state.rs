@@ -38,8 +38,17 @@ fn assert_healthy(r: &SoakReport) {
     assert_eq!(r.expired_tokens, 0, "Tapis saw expired tokens");
     assert_eq!(r.rejected_tokens, 0, "Tapis refused tokens");
     assert_eq!(r.unparsable, 0, "torn state files");
-    assert!(r.state_reads > 100, "the state files were watched");
-    assert!(r.answered > 1000, "the clients were busy: {}", r.answered);
+    // Lower bounds far below what a loaded machine does (reads every 50 ms,
+    // a round every 100 ms), to show that the run was not idle.
+    assert!(
+        r.state_reads as f64 > 2.0 * r.secs,
+        "the state files were watched"
+    );
+    assert!(
+        r.answered as f64 > r.secs * r.agents as f64,
+        "the clients were busy: {}",
+        r.answered
+    );
     assert!(r.grants > 0, "tokens were refreshed");
     assert!(
         r.grants_per_lifetime() <= 2.0,
@@ -78,7 +87,13 @@ async fn agents_killed_at_random_and_restarted_break_nothing() {
     .await
     .expect("soak");
     assert_healthy(&r);
-    assert!(r.kills >= 5, "{} kills", r.kills);
+    // One every 1-3 s, restarts included.
+    assert!(
+        r.kills as f64 >= r.secs / 5.0,
+        "{} kills in {:.0} s",
+        r.kills,
+        r.secs
+    );
 }
 
 /// Agents in this process on one state directory, against one fake.
