@@ -33,7 +33,19 @@ fn wait_with_limit(mut child: Child, limit: Duration) -> ExitStatus {
 }
 
 /// Starts `fake-tapis ARGS` and reads its base URL from the readiness line.
-fn spawn_fake(args: &[&str]) -> (Child, String) {
+/// The fake's process, killed if a failing test never gets to terminate it.
+struct FakeProcess(Option<Child>);
+
+impl Drop for FakeProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_fake(args: &[&str]) -> (FakeProcess, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fake-tapis"))
         .args(args)
         .stdout(Stdio::piped())
@@ -51,11 +63,12 @@ fn spawn_fake(args: &[&str]) -> (Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-    (child, base)
+    (FakeProcess(Some(child)), base)
 }
 
 /// SIGTERM, then a clean exit.
-fn terminate(child: Child) {
+fn terminate(mut fake: FakeProcess) {
+    let child = fake.0.take().expect("a running fake");
     let sent = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
