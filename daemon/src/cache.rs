@@ -153,11 +153,12 @@ impl Cache {
     pub fn remove(&self, user: &str, system: &str) {
         self.lock().remove(&(user.to_owned(), system.to_owned()));
         let path = self.path(user, system);
-        if path.exists() {
-            if let Err(e) = store::remove_if_exists(&path) {
-                tracing::warn!(file = %path.display(), error = %e, "cannot remove a cache entry");
+        match std::fs::remove_file(&path) {
+            Ok(()) => self.bump_epoch(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot remove a cache entry")
             }
-            self.bump_epoch();
         }
     }
 

@@ -336,7 +336,7 @@ impl Locks {
 
     /// A lock file whose holder died on this host, or older than the lease.
     fn abandoned(&self, h: &Holder) -> bool {
-        if h.host == self.host && h.pid != 0 && !Path::new(&format!("/proc/{}", h.pid)).exists() {
+        if h.host == self.host && h.pid != 0 && !crate::host::process_alive(h.pid) {
             return true;
         }
         now_ms().saturating_sub(h.at_ms) > self.lease.as_millis() as u64

@@ -158,7 +158,7 @@ fn writer_gone(name: &str, host: &str) -> bool {
     h == host
         && pid
             .parse::<u32>()
-            .is_ok_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists())
+            .is_ok_and(|p| p != std::process::id() && !crate::host::process_alive(p))
 }
 
 /// Reads a private file: refuses symlinks, files owned by someone else and
