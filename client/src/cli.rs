@@ -10,6 +10,12 @@ const GLOBAL: &str = "Global options";
 /// Default read timeout for the agent's answers, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
 
+/// Longest accepted `--timeout`, in seconds (a day).
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+/// Default of `token --min-valid`, in seconds.
+pub const DEFAULT_MIN_VALID_SECS: u64 = 60;
+
 /// Talk to tapis-agent: keep Tapis credentials and tokens at hand.
 #[derive(Debug, Parser)]
 #[command(
@@ -65,7 +71,7 @@ pub struct Global {
         value_name = "SECS",
         help_heading = GLOBAL,
         default_value_t = DEFAULT_TIMEOUT_SECS,
-        value_parser = clap::value_parser!(u64).range(1..=86_400)
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     pub timeout: u64,
 
@@ -192,7 +198,7 @@ pub struct Refreshable {
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// Minimum remaining lifetime of the token, in seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_MIN_VALID_SECS)]
     pub min_valid: u64,
 }
 

@@ -46,9 +46,28 @@ impl Endpoint {
 
     /// Connects, sends one request and returns its answer, with a spinner
     /// on a terminal while the answer takes more than a moment.
+    ///
+    /// The request goes out right behind the hello, in the same write, so
+    /// the command costs one round trip instead of two; the agent reads them
+    /// in order and answers the hello first. A login is the exception: it
+    /// may carry a password, which is sent only to an agent that has
+    /// answered our hello.
     pub fn ask(&self, request: &Request) -> Result<Response, Failure> {
         let _spinner = Spinner::start(self.ui, progress_label(request));
-        self.connect()?.call(request)
+        let pipelined = !matches!(request, Request::Login(_));
+        match Agent::open(
+            &self.path,
+            self.timeout,
+            self.ui,
+            pipelined.then_some(request),
+        ) {
+            Ok(mut agent) if pipelined => agent.answer(),
+            Ok(mut agent) => agent.call(request),
+            Err(f) if f.kind == ErrorKind::AgentUnreachable => {
+                crate::autostart::recover(&self.path, self.timeout, self.ui, f)?.call(request)
+            }
+            Err(f) => Err(f),
+        }
     }
 }
 
@@ -84,6 +103,17 @@ impl Agent {
     /// Connects to the socket at `path` and exchanges hellos. Answers are
     /// awaited at most `timeout`.
     pub fn connect(path: &Path, timeout: Duration, ui: Ui) -> Result<Self, Failure> {
+        Self::open(path, timeout, ui, None)
+    }
+
+    /// [`connect`](Self::connect), sending `then` right behind the hello;
+    /// its answer is then the next one to read ([`answer`](Self::answer)).
+    fn open(
+        path: &Path,
+        timeout: Duration,
+        ui: Ui,
+        then: Option<&Request>,
+    ) -> Result<Self, Failure> {
         ui.note(format_args!("connecting to {}", path.display()));
         let stream = connect_within(path, timeout).map_err(|e| {
             exit::agent_unreachable(format!(
@@ -115,16 +145,24 @@ impl Agent {
             ui,
             agent_version: String::new(),
         };
-        agent.hello()?;
+        agent.hello(then)?;
         Ok(agent)
     }
 
-    fn hello(&mut self) -> Result<(), Failure> {
+    fn hello(&mut self, then: Option<&Request>) -> Result<(), Failure> {
         let hello = Request::Hello {
             protocol_version: PROTOCOL_VERSION,
             client_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let answer = self.exchange(&hello).map_err(|e| {
+        let frames = encode_frame(&hello).and_then(|mut frames| {
+            if let Some(request) = then {
+                let mut next = encode_frame(request)?;
+                frames.extend_from_slice(&next);
+                wipe(&mut next);
+            }
+            Ok(frames)
+        });
+        let answer = frames.and_then(|f| self.exchange_frames(f)).map_err(|e| {
             let mut f = self.transport_failure(e);
             // Nothing readable came back: this is not an agent we can use.
             f.kind = ErrorKind::AgentUnreachable;
@@ -174,31 +212,39 @@ impl Agent {
     /// Sends one request and returns the answer; an error answer becomes
     /// `Err` with the agent's kind, message and hint.
     pub fn call(&mut self, request: &Request) -> Result<Response, Failure> {
-        match self.exchange(request) {
+        let answer = encode_frame(request).and_then(|f| self.exchange_frames(f));
+        self.outcome(answer)
+    }
+
+    /// The answer to the request sent behind the hello (see [`open`](Self::open)).
+    fn answer(&mut self) -> Result<Response, Failure> {
+        let answer = read_answer(&mut self.stream);
+        self.outcome(answer)
+    }
+
+    fn outcome(&self, answer: Result<Response, CodecError>) -> Result<Response, Failure> {
+        match answer {
             Ok(Response::Error(e)) => Err(e),
             Ok(answer) => Ok(answer),
             Err(e) => Err(self.transport_failure(e)),
         }
     }
 
-    fn exchange(&mut self, request: &Request) -> Result<Response, CodecError> {
-        let mut frame = encode_frame(request)?;
+    /// Writes `frames` (wiped afterwards) and reads one answer.
+    fn exchange_frames(&mut self, mut frames: Vec<u8>) -> Result<Response, CodecError> {
         let sent = self
             .stream
-            .write_all(&frame)
+            .write_all(&frames)
             .and_then(|()| self.stream.flush());
-        wipe(&mut frame);
+        wipe(&mut frames);
         // An agent at its connection limit may have closed this (idle)
         // connection with a "busy" answer just before the write: read it
         // rather than report a lost agent.
-        let mut body = match (sent, read_frame(&mut self.stream)) {
-            (_, Ok(body)) => body,
-            (Err(e), Err(_)) => return Err(e.into()),
-            (Ok(()), Err(e)) => return Err(e),
-        };
-        let answer = decode(&body);
-        wipe(&mut body);
-        answer
+        match (sent, read_answer(&mut self.stream)) {
+            (_, Ok(answer)) => Ok(answer),
+            (Err(e), Err(_)) => Err(e.into()),
+            (Ok(()), Err(e)) => Err(e),
+        }
     }
 
     /// A lost or silent agent is unreachable (exit 7); an answer that does
@@ -227,6 +273,14 @@ impl Agent {
             CodecError::Encode(_) => exit::other(format!("cannot send the request: {e}")),
         }
     }
+}
+
+/// Reads and decodes one answer, wiping the frame.
+fn read_answer(stream: &mut UnixStream) -> Result<Response, CodecError> {
+    let mut body = read_frame(stream)?;
+    let answer = decode(&body);
+    wipe(&mut body);
+    answer
 }
 
 /// Frames can hold a password or a token: zero them instead of leaving the

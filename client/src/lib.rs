@@ -13,6 +13,7 @@ mod conn;
 mod direct;
 mod doctor;
 mod exit;
+mod fast;
 mod login;
 mod render;
 mod socket;
@@ -28,9 +29,13 @@ use ui::Ui;
 
 /// The whole program: what `tapis-cred`'s `main` runs.
 pub fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => return ExitCode::from(parse_failure(&e, std::env::args_os().skip(1))),
+    // The hot commands skip clap (see `fast`); the rest, and every error, do not.
+    let cli = match fast::parse(std::env::args_os().skip(1)) {
+        Some(cli) => cli,
+        None => match cli::Cli::try_parse() {
+            Ok(cli) => cli,
+            Err(e) => return ExitCode::from(parse_failure(&e, std::env::args_os().skip(1))),
+        },
     };
     let ui = Ui {
         json: cli.global.json,

@@ -117,7 +117,11 @@ fn run(effective: Effective) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    rt.block_on(async {
+    // The agent runs as a task on the workers, not on this thread: a new
+    // connection is then accepted by the worker the socket woke and its task
+    // starts there at once, instead of waking this thread and then a worker
+    // (three thread wake-ups in a row before a hello was read).
+    let main = rt.spawn(async move {
         let (listener, place) = systemd::listen_or_bind(&socket)?;
         tracing::info!(socket = %place, "listening");
         let profiles = crate::multi::Profiles::start(profiles)?;
@@ -132,8 +136,10 @@ fn run(effective: Effective) -> anyhow::Result<()> {
         })
         .await?;
         profiles.stop().await?;
-        Ok(())
-    })
+        anyhow::Ok(())
+    });
+    rt.block_on(main)
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the agent stopped unexpectedly: {e}")))
 }
 
 async fn shutdown_signal() {

@@ -81,6 +81,57 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     a.shutdown().await;
 }
 
+/// `tapis-cred` writes its request right behind the hello, in one write.
+fn pipelined(protocol_version: u32, then: &Request) -> Vec<u8> {
+    let hello = Request::Hello {
+        protocol_version,
+        client_version: "x".into(),
+    };
+    let mut frames = tapis_agent_proto::encode_frame(&hello).expect("encode");
+    frames.extend(tapis_agent_proto::encode_frame(then).expect("encode"));
+    frames
+}
+
+async fn answer(s: &mut UnixStream) -> Response {
+    let body = tapis_agent_proto::read_frame_async(s)
+        .await
+        .expect("answer");
+    tapis_agent_proto::decode(&body).expect("decode")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_behind_the_hello_is_answered_after_it_and_never_behind_a_refused_one() {
+    let a = TestAgent::start().await;
+    a.login().await;
+    let token = Request::Token { min_valid_secs: 0 };
+    assert!(matches!(a.request(token.clone()).await, Response::Token(_)));
+
+    let mut s = UnixStream::connect(&a.socket).await.expect("connect");
+    s.write_all(&pipelined(tapis_agent_proto::PROTOCOL_VERSION, &token))
+        .await
+        .expect("write");
+    assert!(matches!(answer(&mut s).await, Response::Hello { .. }));
+    assert!(matches!(answer(&mut s).await, Response::Token(_)));
+
+    // Behind a hello of another protocol: the agent answers the hello with
+    // an error and closes; the logout that followed it never runs.
+    let mut s = UnixStream::connect(&a.socket).await.expect("connect");
+    let logout = Request::Logout {
+        forget_client: false,
+    };
+    s.write_all(&pipelined(999, &logout)).await.expect("write");
+    let Response::Error(e) = answer(&mut s).await else {
+        panic!("expected an error")
+    };
+    assert!(e.message.contains("protocol"), "{}", e.message);
+    expect_closed(s).await;
+    assert!(
+        matches!(a.request(token).await, Response::Token(_)),
+        "still logged in"
+    );
+    a.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_agent_on_the_same_socket_is_refused() {
     let a = TestAgent::start().await;

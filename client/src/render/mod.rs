@@ -75,7 +75,8 @@ impl Rendered {
     /// it wanted. Other stdout failures (a full disk) are reported.
     pub fn emit(self) -> u8 {
         let mut code = self.code;
-        let mut stdout = io::stdout().lock();
+        // Buffered: the whole answer goes out in one write, not one per line.
+        let mut stdout = io::BufWriter::new(io::stdout().lock());
         let mut stdout_open = true;
         let broken = |e: io::Error, code: &mut u8| {
             if e.kind() != io::ErrorKind::BrokenPipe {

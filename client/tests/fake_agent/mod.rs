@@ -110,6 +110,8 @@ fn serve(
         };
         let request: Request = decode(&body).expect("fake agent: undecodable request");
         seen.lock().unwrap().push(request.clone());
+        let refused =
+            !greeted && matches!(greeting, Greeting::Version(v) if *v != PROTOCOL_VERSION);
         let bytes = if greeted {
             answer(&request)
         } else {
@@ -125,6 +127,12 @@ fn serve(
             }
         };
         if bytes.is_empty() || stream.write_all(&bytes).is_err() {
+            return;
+        }
+        // Like the real agent: after refusing a client's protocol, read
+        // nothing more from it (the client may have sent a request behind
+        // its hello).
+        if refused {
             return;
         }
     }
