@@ -203,6 +203,11 @@ fn token_is_alone_on_stdout() {
             min_valid_secs: 300
         }]
     );
+    assert_eq!(
+        agent.requests_behind_hello(),
+        [true],
+        "the request goes in the same write as the hello"
+    );
 
     let s = seen(agent.path(), &["token", "--json"]);
     let v: Value = serde_json::from_str(&s.stdout).unwrap();
@@ -358,7 +363,7 @@ fn unreachable_agent_exits_7() {
 #[test]
 fn socket_comes_from_the_environment_without_the_flag() {
     let agent = token_agent();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tapis-cred"))
+    let out = std::process::Command::new(fake_agent::bin())
         .arg("token")
         .env("TAPIS_AGENT_SOCK", agent.path())
         .stdin(Stdio::null())
@@ -468,6 +473,11 @@ fn login_with_password_on_stdin() {
     )
     .into();
     assert_eq!((s.stdout.as_str(), s.stderr.as_str()), (LOGGED_IN, ""));
+    let behind = agent.requests_behind_hello();
+    assert!(
+        !behind.is_empty() && behind.iter().all(|b| !b),
+        "a password waits for the agent's hello: {behind:?}"
+    );
     for call in agent.calls() {
         assert_eq!(
             call,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tapis_agent_proto::{
-    CodecError, ErrorKind, ErrorReply, PROTOCOL_VERSION, Request, Response, decode,
-    read_frame_async, write_frame_async,
+    CodecError, ErrorKind, ErrorReply, FrameReader, PROTOCOL_VERSION, Request, Response, decode,
+    write_frame_async,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -37,6 +37,7 @@ pub async fn serve(
         }
     }
     let mut greeted = false;
+    let mut frames = FrameReader::new();
     loop {
         let wait = if greeted {
             agent.config.idle_timeout
@@ -46,7 +47,7 @@ pub async fn serve(
         let mut reader = &stream;
         let waiting = idle.waiting(conn, greeted);
         let body = tokio::select! {
-            r = tokio::time::timeout(wait, read_frame_async(&mut reader)) => r,
+            r = tokio::time::timeout(wait, frames.read_frame(&mut reader)) => r,
             _ = shutdown.changed() => return,
             _ = waiting.closed() => {
                 // The next thing the client reads is this answer, whether it

@@ -155,3 +155,101 @@ where
     w.flush().await?;
     Ok(())
 }
+
+/// Size of [`FrameReader`]'s buffer: every request but a login, and most
+/// answers, fit in one read.
+#[cfg(feature = "tokio")]
+const READ_CHUNK: usize = 1024;
+
+/// Reads frames from one async stream through a buffer of its own: a frame
+/// that has arrived whole (the usual case) takes one read instead of two,
+/// and frames sent back to back (a request right behind the hello) come in
+/// with one read. Consumed bytes are wiped at once and the buffer on drop:
+/// frames may hold a password.
+///
+/// Cancel-safe: bytes read belong to the reader, not to the future, so a
+/// `read_frame` dropped halfway (a timeout, a shutdown) loses nothing.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: Zeroizing<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+#[cfg(feature = "tokio")]
+impl Default for FrameReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl FrameReader {
+    /// An empty reader.
+    pub fn new() -> Self {
+        FrameReader {
+            buf: Zeroizing::new(vec![0; READ_CHUNK]),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Reads one frame body from `r`. A clean EOF before the header is
+    /// [`CodecError::Closed`]; lengths are checked before the buffer grows.
+    pub async fn read_frame<R>(&mut self, r: &mut R) -> Result<Vec<u8>, CodecError>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        self.fill(r, FRAME_HEADER_LEN).await?;
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        header.copy_from_slice(&self.buf[self.start..self.start + FRAME_HEADER_LEN]);
+        let total = FRAME_HEADER_LEN + body_len(header)?;
+        self.fill(r, total).await?;
+        let frame = self.start..self.start + total;
+        let body = self.buf[frame.start + FRAME_HEADER_LEN..frame.end].to_vec();
+        self.buf[frame.clone()].fill(0);
+        self.start = frame.end;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > READ_CHUNK {
+                // Back to the small buffer after a large frame (wiped on drop).
+                self.buf = Zeroizing::new(vec![0; READ_CHUNK]);
+            }
+        }
+        Ok(body)
+    }
+
+    /// Reads until at least `need` bytes are buffered.
+    async fn fill<R>(&mut self, r: &mut R, need: usize) -> Result<(), CodecError>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        use tokio::io::AsyncReadExt;
+        if self.end - self.start >= need {
+            return Ok(());
+        }
+        if self.buf.len() - self.start < need {
+            // Move what is pending to the front, wiping where it was.
+            let pending = self.end - self.start;
+            self.buf.copy_within(self.start..self.end, 0);
+            self.buf[pending..self.end].fill(0);
+            self.start = 0;
+            self.end = pending;
+            if self.buf.len() < need {
+                let mut bigger = Zeroizing::new(vec![0; need]);
+                bigger[..pending].copy_from_slice(&self.buf[..pending]);
+                self.buf = bigger;
+            }
+        }
+        while self.end - self.start < need {
+            match r.read(&mut self.buf[self.end..]).await? {
+                0 if self.end == self.start => return Err(CodecError::Closed),
+                0 => return Err(CodecError::Truncated),
+                n => self.end += n,
+            }
+        }
+        Ok(())
+    }
+}

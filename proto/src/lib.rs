@@ -14,7 +14,7 @@ pub use codec::{
     CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, read_frame, write_frame,
 };
 #[cfg(feature = "tokio")]
-pub use codec::{read_frame_async, write_frame_async};
+pub use codec::{FrameReader, read_frame_async, write_frame_async};
 pub use error::{ErrorKind, ErrorReply};
 pub use message::{
     AgentSettings, CredState, DeviceCode, LoginMethod, LoginState, Outcome, Pong, Request,

@@ -345,6 +345,98 @@ async fn async_read_write_round_trip() {
     ));
 }
 
+/// Hands out at most `chunk` bytes per read, like a socket that delivers a
+/// stream in pieces.
+#[cfg(feature = "tokio")]
+struct Chunked {
+    data: Vec<u8>,
+    at: usize,
+    chunk: usize,
+    reads: usize,
+}
+
+#[cfg(feature = "tokio")]
+impl tokio::io::AsyncRead for Chunked {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self
+            .chunk
+            .min(self.data.len() - self.at)
+            .min(buf.remaining());
+        let at = self.at;
+        buf.put_slice(&self.data[at..at + n]);
+        self.at += n;
+        self.reads += 1;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn frame_reader_reads_any_split_of_a_stream_of_frames() {
+    let mut requests = sample_requests();
+    // Larger than the reader's buffer: it grows, then shrinks back.
+    requests.push(Request::Establish {
+        systems: (0..300).map(|i| format!("system-{i}")).collect(),
+        user: None,
+        fresh: false,
+    });
+    requests.extend(sample_requests());
+    let stream: Vec<u8> = requests
+        .iter()
+        .flat_map(|r| encode_frame(r).expect("encode"))
+        .collect();
+    for chunk in [1, 3, 4, 5, 7, 100, 1023, 1024, 4096, stream.len()] {
+        let mut r = Chunked {
+            data: stream.clone(),
+            at: 0,
+            chunk,
+            reads: 0,
+        };
+        let mut reader = FrameReader::new();
+        for want in &requests {
+            let body = reader.read_frame(&mut r).await.expect("frame");
+            assert_eq!(
+                &decode::<Request>(&body).expect("decode"),
+                want,
+                "chunk {chunk}"
+            );
+        }
+        assert!(
+            matches!(reader.read_frame(&mut r).await, Err(CodecError::Closed)),
+            "chunk {chunk}"
+        );
+        if chunk == stream.len() {
+            // Everything came in one read, the few growth reads aside.
+            assert!(r.reads < 6, "{} reads", r.reads);
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn frame_reader_reports_truncated_and_oversized_frames() {
+    let frame = encode_frame(&Request::Status).expect("encode");
+    for cut in 1..frame.len() {
+        let mut r = &frame[..cut];
+        assert!(
+            matches!(
+                FrameReader::new().read_frame(&mut r).await,
+                Err(CodecError::Truncated)
+            ),
+            "cut at {cut}"
+        );
+    }
+    let mut r: &[u8] = &u32::MAX.to_be_bytes();
+    assert!(matches!(
+        FrameReader::new().read_frame(&mut r).await,
+        Err(CodecError::TooLarge { .. })
+    ));
+}
+
 proptest! {
     #[test]
     fn random_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

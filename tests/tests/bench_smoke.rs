@@ -14,7 +14,7 @@ fn every_figure_runs_with_tiny_counts() {
     })
     .expect("the smoke plan runs");
 
-    assert_eq!(results.process.establish.runs, 2);
+    assert_eq!(results.process.dynamic.establish.runs, 2);
     assert!(results.process.seed.is_none());
     assert_eq!(
         results.process.agent_upstream_calls, 0,

@@ -33,6 +33,7 @@ pub struct FakeAgent {
     _dir: TempDir,
     path: PathBuf,
     requests: Arc<Mutex<Vec<Request>>>,
+    ahead: Arc<Mutex<Vec<bool>>>,
 }
 
 /// One encoded frame holding `response`.
@@ -53,24 +54,34 @@ impl FakeAgent {
         let listener = UnixListener::bind(&path).expect("bind");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&requests);
+        let ahead = Arc::new(Mutex::new(Vec::new()));
+        let ahead_seen = Arc::clone(&ahead);
         let answer = Arc::new(answer);
         let greeting = Arc::new(greeting);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
-                let (seen, answer, greeting) = (
+                let (seen, answer, greeting, ahead) = (
                     Arc::clone(&seen),
                     Arc::clone(&answer),
                     Arc::clone(&greeting),
+                    Arc::clone(&ahead_seen),
                 );
-                std::thread::spawn(move || serve(stream, &greeting, &*answer, &seen));
+                std::thread::spawn(move || serve(stream, &greeting, &*answer, &seen, &ahead));
             }
         });
         Self {
             _dir: dir,
             path,
             requests,
+            ahead,
         }
+    }
+
+    /// For each connection so far: whether the client's next request was
+    /// already there when its hello was read (sent in the same write).
+    pub fn requests_behind_hello(&self) -> Vec<bool> {
+        self.ahead.lock().unwrap().clone()
     }
 
     /// The socket path, for `--socket`.
@@ -97,6 +108,7 @@ fn serve(
     greeting: &Greeting,
     answer: &(dyn Fn(&Request) -> Vec<u8> + Send + Sync),
     seen: &Mutex<Vec<Request>>,
+    ahead: &Mutex<Vec<bool>>,
 ) {
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -120,6 +132,13 @@ fn serve(
                 "first request must be Hello, got {request:?}"
             );
             greeted = true;
+            stream.set_nonblocking(true).unwrap();
+            let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+            let more = socket2::SockRef::from(&stream)
+                .peek(&mut byte)
+                .is_ok_and(|n| n > 0);
+            stream.set_nonblocking(false).unwrap();
+            ahead.lock().unwrap().push(more);
             match greeting {
                 Greeting::Normal => frame(&hello(PROTOCOL_VERSION)),
                 Greeting::Version(v) => frame(&hello(*v)),
@@ -163,9 +182,16 @@ pub fn run(socket: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("wait for tapis-cred")
 }
 
+/// The binary under test: the one cargo built for this suite, or the one
+/// `TAPIS_CRED_BIN` names (scripts/test.sh runs the suite again with the
+/// statically linked build).
+pub fn bin() -> std::ffi::OsString {
+    std::env::var_os("TAPIS_CRED_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tapis-cred").into())
+}
+
 /// The command with a clean environment for the socket lookup.
 pub fn cmd(socket: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tapis-cred"));
+    let mut c = Command::new(bin());
     c.arg("--socket")
         .arg(socket)
         .args(args)

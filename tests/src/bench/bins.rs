@@ -17,6 +17,12 @@ pub struct Bins {
     pub cred: PathBuf,
     /// The do-nothing binary.
     pub noop: PathBuf,
+    /// `tapis-cred` linked statically (`-C target-feature=+crt-static`), in
+    /// `static/` of the profile directory.
+    pub cred_static: PathBuf,
+    /// The do-nothing binary linked statically: the cheapest process the
+    /// machine can start.
+    pub noop_static: PathBuf,
 }
 
 impl Bins {
@@ -40,8 +46,16 @@ impl Bins {
             agent: dir.join("tapis-agent"),
             cred: dir.join("tapis-cred"),
             noop: dir.join("noop"),
+            cred_static: dir.join("static").join("tapis-cred"),
+            noop_static: dir.join("static").join("noop"),
             dir,
         }
+    }
+
+    /// Whether both static binaries are there (the bench measures them
+    /// beside the dynamic ones when they are).
+    pub fn has_static(&self) -> bool {
+        self.cred_static.exists() && self.noop_static.exists()
     }
 
     /// Builds the three binaries with cargo, into this profile directory.
@@ -72,6 +86,59 @@ impl Bins {
         Ok(())
     }
 
+    /// Builds the static `tapis-cred` and `noop` into `static/`.
+    ///
+    /// A static glibc build needs `--target` (with `+crt-static` for the
+    /// host itself, proc-macro crates cannot be built), so the client is
+    /// built for the host triple named explicitly, into
+    /// `target/<triple>/<profile>/`, and copied. The do-nothing binary has no
+    /// dependencies and no code: it is compiled by rustc directly, with the
+    /// profile's optimization, `panic = "abort"` and stripping.
+    pub fn build_static(&self) -> anyhow::Result<()> {
+        let target_dir = self.dir.parent().context("profile dir without a parent")?;
+        let host = host_triple()?;
+        let (profile, profile_dir) = if cfg!(debug_assertions) {
+            ("dev", "debug")
+        } else {
+            ("release", "release")
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(&cargo)
+            .args(["build", "--quiet", "--profile", profile, "--target", &host])
+            .arg("--config")
+            .arg(format!(
+                "target.{host}.rustflags=[\"-C\", \"target-feature=+crt-static\"]"
+            ))
+            .arg("--target-dir")
+            .arg(target_dir)
+            .args(["-p", "tapis-cred"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .context("running cargo build")?;
+        ensure!(
+            status.success(),
+            "cargo build of the static tapis-cred failed"
+        );
+        let out = self.cred_static.parent().context("static dir")?;
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let built = target_dir.join(&host).join(profile_dir).join("tapis-cred");
+        std::fs::copy(&built, &self.cred_static)
+            .with_context(|| format!("copying {}", built.display()))?;
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/noop.rs");
+        let opt = if cfg!(debug_assertions) { "0" } else { "3" };
+        let status = Command::new(rustc())
+            .args(["--edition", "2024", "--crate-name", "noop", "-C"])
+            .arg(format!("opt-level={opt}"))
+            .args(["-C", "panic=abort", "-C", "strip=symbols"])
+            .args(["-C", "target-feature=+crt-static", "-o"])
+            .arg(&self.noop_static)
+            .arg(&source)
+            .status()
+            .context("running rustc")?;
+        ensure!(status.success(), "rustc of the static noop failed");
+        Ok(())
+    }
+
     /// Fails with a hint when a binary is missing.
     pub fn check(&self) -> anyhow::Result<()> {
         for b in [&self.agent, &self.cred, &self.noop] {
@@ -85,6 +152,25 @@ impl Bins {
     }
 }
 
+/// rustc next to the cargo that runs us (rustup puts both on `PATH`).
+fn rustc() -> std::ffi::OsString {
+    std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())
+}
+
+/// The host's target triple, from `rustc -vV`.
+fn host_triple() -> anyhow::Result<String> {
+    let out = Command::new(rustc())
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    ensure!(out.status.success(), "rustc -vV failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV names no host")
+}
+
 /// Figure 7: one binary's size on disk.
 #[derive(Debug, Clone, Serialize)]
 pub struct BinSize {
@@ -96,21 +182,32 @@ pub struct BinSize {
     pub stripped: bool,
 }
 
-/// Sizes of `tapis-cred`, `tapis-agent` and the do-nothing binary.
+/// Sizes of `tapis-cred`, `tapis-agent` and the do-nothing binary, and of
+/// the static builds when there are.
 pub fn sizes(bins: &Bins) -> anyhow::Result<Vec<BinSize>> {
-    [&bins.cred, &bins.agent, &bins.noop]
-        .into_iter()
-        .map(|p| size_of(p))
-        .collect()
+    let mut all = vec![
+        (&bins.cred, false),
+        (&bins.agent, false),
+        (&bins.noop, false),
+    ];
+    if bins.has_static() {
+        all.extend([(&bins.cred_static, true), (&bins.noop_static, true)]);
+    }
+    all.into_iter().map(|(p, s)| size_of(p, s)).collect()
 }
 
-fn size_of(path: &Path) -> anyhow::Result<BinSize> {
+fn size_of(path: &Path, linked_static: bool) -> anyhow::Result<BinSize> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(BinSize {
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        name: if linked_static {
+            format!("{name} (static)")
+        } else {
+            name
+        },
         bytes: bytes.len() as u64,
         stripped: !has_symtab(&bytes),
     })

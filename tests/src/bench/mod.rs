@@ -271,8 +271,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Results> {
         progress(&format!("seed path skipped: {why}"));
     }
     let process = process::measure(
-        &opts.bins.noop,
-        &opts.bins.cred,
+        &opts.bins,
         &agent.socket,
         &fake,
         USER,

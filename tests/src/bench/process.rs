@@ -2,6 +2,7 @@
 //! warm agent, a do-nothing binary (the floor: creating a process), and the
 //! seed path (Python + tapipy).
 
+use super::bins::Bins;
 use super::seed::Seed;
 use super::stats::Summary;
 use crate::fake::FakeControl;
@@ -15,15 +16,32 @@ use std::time::{Duration, Instant};
 /// The systems of the example.
 pub const SYSTEMS: [&str; 3] = ["stampede3", "ls6", "frontera"];
 
-/// Figure 1 results (microseconds).
+/// One linkage's figures: the do-nothing binary and the two commands.
 #[derive(Debug, Clone, Serialize)]
-pub struct ProcessResults {
+pub struct Linkage {
     /// The do-nothing binary.
     pub noop: Summary,
     /// `tapis-cred establish stampede3 ls6 frontera`, warm cache.
     pub establish: Summary,
     /// `tapis-cred token`.
     pub token: Summary,
+    /// establish median / noop median.
+    pub establish_vs_noop: f64,
+    /// token median / noop median.
+    pub token_vs_noop: f64,
+}
+
+/// Figure 1 results (microseconds).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessResults {
+    /// Dynamically linked binaries (what `cargo build` makes).
+    pub dynamic: Linkage,
+    /// Statically linked binaries (`+crt-static`), when they were built.
+    #[serde(rename = "static")]
+    pub static_: Option<Linkage>,
+    /// Which linkage the targets use: the static one when measured, its
+    /// do-nothing binary being the cheapest process the machine can start.
+    pub targets_use: &'static str,
     /// The seed path, when it ran.
     pub seed: Option<Summary>,
     /// tapipy's version, when the seed ran.
@@ -34,20 +52,23 @@ pub struct ProcessResults {
     pub seed_calls_per_run: BTreeMap<String, f64>,
     /// Upstream calls made during all the `tapis-cred` runs.
     pub agent_upstream_calls: u64,
-    /// establish median / noop median.
-    pub establish_vs_noop: f64,
-    /// token median / noop median.
-    pub token_vs_noop: f64,
-    /// seed median / establish median.
+    /// seed median / establish median (of the linkage the targets use).
     pub seed_vs_establish: Option<f64>,
 }
 
-/// Runs each binary `runs` times, interleaved (after a few warm-up runs), and
-/// the seed `seed_runs` times when `seed` is set.
+impl ProcessResults {
+    /// The figures the targets are checked against.
+    pub fn for_targets(&self) -> &Linkage {
+        self.static_.as_ref().unwrap_or(&self.dynamic)
+    }
+}
+
+/// Runs each binary `runs` times, interleaved (after a few warm-up runs):
+/// noop, establish and token, dynamic and (when built) static; then the
+/// seed `seed_runs` times when `seed` is set.
 #[allow(clippy::too_many_arguments)]
 pub fn measure(
-    noop: &Path,
-    cred: &Path,
+    bins: &Bins,
     socket: &Path,
     fake: &FakeControl,
     user: &str,
@@ -55,30 +76,34 @@ pub fn measure(
     seed: Result<&Seed, String>,
     seed_runs: usize,
 ) -> anyhow::Result<ProcessResults> {
-    let mut establish_cmd = Command::new(cred);
-    establish_cmd
-        .arg("--socket")
-        .arg(socket)
-        .arg("establish")
-        .args(SYSTEMS);
-    let mut token_cmd = Command::new(cred);
-    token_cmd.arg("--socket").arg(socket).arg("token");
-    let mut noop_cmd = Command::new(noop);
-    for cmd in [&mut establish_cmd, &mut token_cmd, &mut noop_cmd] {
-        cmd.env_remove("TAPIS_AGENT_SOCK")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+    let commands = |noop: &Path, cred: &Path| {
+        let mut establish = Command::new(cred);
+        establish
+            .arg("--socket")
+            .arg(socket)
+            .arg("establish")
+            .args(SYSTEMS);
+        let mut token = Command::new(cred);
+        token.arg("--socket").arg(socket).arg("token");
+        let mut cmds = [Command::new(noop), establish, token];
+        for cmd in &mut cmds {
+            cmd.env_remove("TAPIS_AGENT_SOCK")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        }
+        cmds
+    };
+    let mut cmds: Vec<Command> = commands(&bins.noop, &bins.cred).into();
+    if bins.has_static() {
+        cmds.extend(commands(&bins.noop_static, &bins.cred_static));
     }
 
     let before = fake.stats().total();
     let warmup = runs.clamp(1, 5);
-    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    let mut samples = vec![Vec::with_capacity(runs); cmds.len()];
     for i in 0..warmup + runs {
-        for (k, cmd) in [&mut noop_cmd, &mut establish_cmd, &mut token_cmd]
-            .into_iter()
-            .enumerate()
-        {
+        for (k, cmd) in cmds.iter_mut().enumerate() {
             let took = time_process(cmd)?;
             if i >= warmup {
                 samples[k].push(took);
@@ -86,7 +111,19 @@ pub fn measure(
         }
     }
     let agent_upstream_calls = fake.stats().total() - before;
-    let [noop, establish, token] = samples.map(|s| Summary::of_durations(&s).expect("runs > 0"));
+    let summaries: Vec<Summary> = samples
+        .iter()
+        .map(|s| Summary::of_durations(s).expect("runs > 0"))
+        .collect();
+    let linkage = |s: &[Summary]| Linkage {
+        establish_vs_noop: s[1].median / s[0].median,
+        token_vs_noop: s[2].median / s[0].median,
+        noop: s[0],
+        establish: s[1],
+        token: s[2],
+    };
+    let dynamic = linkage(&summaries[..3]);
+    let static_ = (summaries.len() == 6).then(|| linkage(&summaries[3..]));
 
     let (mut seed_summary, mut tapipy_version, mut seed_skipped) = (None, None, None);
     let mut seed_calls_per_run = BTreeMap::new();
@@ -113,19 +150,26 @@ pub fn measure(
             tapipy_version = Some(seed.tapipy_version.clone());
         }
     }
-    Ok(ProcessResults {
-        establish_vs_noop: establish.median / noop.median,
-        token_vs_noop: token.median / noop.median,
-        seed_vs_establish: seed_summary.map(|s| s.median / establish.median),
-        noop,
-        establish,
-        token,
+    let mut results = ProcessResults {
+        targets_use: if static_.is_some() {
+            "static"
+        } else {
+            "dynamic"
+        },
+        dynamic,
+        static_,
         seed: seed_summary,
         tapipy_version,
         seed_skipped,
         seed_calls_per_run,
         agent_upstream_calls,
-    })
+        seed_vs_establish: None,
+    };
+    results.seed_vs_establish = results
+        .seed
+        .as_ref()
+        .map(|s| s.median / results.for_targets().establish.median);
+    Ok(results)
 }
 
 /// Wall time from spawn to exit. `tapis-cred` bounds its own waits for the

@@ -121,6 +121,11 @@ fn main() -> anyhow::Result<()> {
     if !args.no_build && args.bin_dir.is_none() {
         eprintln!("bench: building tapis-agent, tapis-cred and noop");
         bins.build()?;
+        eprintln!("bench: building the static tapis-cred and noop");
+        if let Err(e) = bins.build_static() {
+            eprintln!("bench: no static builds, measuring the dynamic ones only: {e:#}");
+            let _ = std::fs::remove_dir_all(bins.dir.join("static"));
+        }
     }
     let target = here
         .dir
