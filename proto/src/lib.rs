@@ -24,4 +24,9 @@ pub use secret::Secret;
 
 /// Version of this protocol. Both sides send it in their first message and
 /// refuse to go on when the versions differ.
+///
+/// A client may write requests right behind its hello, without waiting for
+/// the answer (`tapis-cred` does, except for a login): answers come in
+/// order, the hello's first. An agent that refuses the hello answers with an
+/// error and closes the connection without acting on anything behind it.
 pub const PROTOCOL_VERSION: u32 = 2;
