@@ -16,6 +16,7 @@
 
 use super::Op;
 use super::ops::OpResult;
+use crate::cache::SystemKey;
 use crate::errors;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -39,12 +40,48 @@ pub trait Backend: Send + Sync + 'static {
         user: &'a str,
         system: &'a str,
     ) -> impl Future<Output = OpResult> + Send + 'a;
+    /// A burst of work is over: nothing runs or waits any more, after at
+    /// least [`BURST`] keys did at once.
+    fn burst_over(&self) {}
 }
+
+/// Keys with work at once that make a burst.
+pub const BURST: usize = 64;
 
 /// Where an answer goes.
 type Reply = oneshot::Sender<OpResult>;
-type Key = (String, String);
-type Queues = Mutex<HashMap<Key, Queue>>;
+type Queues = Mutex<Table>;
+
+/// The queues of the keys with work, and the most there were since the
+/// map was last empty.
+#[derive(Debug, Default)]
+struct Table {
+    map: HashMap<SystemKey, Queue>,
+    peak: usize,
+}
+
+impl Table {
+    fn insert(&mut self, key: SystemKey) {
+        self.map.insert(key, Queue::default());
+        self.peak = self.peak.max(self.map.len());
+    }
+
+    /// Removes the entry of `key`. True when that ended a burst; the room
+    /// the burst made in the map is then given back, or a map that held a
+    /// thousand keys for a moment would keep it for good.
+    fn remove(&mut self, key: &SystemKey) -> bool {
+        self.map.remove(key);
+        if !self.map.is_empty() {
+            return false;
+        }
+        let burst = self.peak >= BURST;
+        self.peak = 0;
+        if burst {
+            self.map.shrink_to_fit();
+        }
+        burst
+    }
+}
 
 /// One queued operation and everyone waiting for its answer (several for a
 /// batch of establishes).
@@ -110,7 +147,7 @@ pub fn busy() -> ErrorReply {
         .with_hint("try again in a moment")
 }
 
-fn lock(queues: &Queues) -> MutexGuard<'_, HashMap<Key, Queue>> {
+fn lock(queues: &Queues) -> MutexGuard<'_, Table> {
     queues.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -146,16 +183,16 @@ impl<B: Backend> Registry<B> {
 
     /// Queues `op`, answers it, or starts a runner for it; never waits.
     fn submit(&self, op: Op, user: &str, system: &str) -> Submitted {
-        let key = (user.to_owned(), system.to_owned());
+        let key = SystemKey::new(user, system);
         let mut queues = lock(&self.queues);
-        if let Some(queue) = queues.get_mut(&key) {
+        if let Some(queue) = queues.map.get_mut(&key) {
             return queue.push(op, self.backend.queue_depth());
         }
         let cacheable = matches!(op, Op::Establish(false) | Op::Check(false));
         if cacheable && self.backend.known_present(user, system) {
             return Submitted::Answered(Ok((CredState::Present, true)));
         }
-        queues.insert(key.clone(), Queue::default());
+        queues.insert(key.clone());
         drop(queues);
         let (tx, rx) = oneshot::channel();
         let first = Item {
@@ -175,7 +212,7 @@ impl<B: Backend> Registry<B> {
     /// Keys with work running or waiting.
     #[cfg(test)]
     fn pending(&self) -> usize {
-        lock(&self.queues).len()
+        lock(&self.queues).map.len()
     }
 }
 
@@ -184,7 +221,7 @@ impl<B: Backend> Registry<B> {
 /// the waiting callers get an error instead of waiting forever.
 struct Runner {
     queues: Arc<Queues>,
-    key: Key,
+    key: SystemKey,
     /// Set once the runner has removed the entry itself.
     done: bool,
 }
@@ -193,20 +230,25 @@ impl Runner {
     async fn drain<B: Backend>(mut self, backend: Arc<B>, first: Item) {
         let mut item = first;
         loop {
-            let (user, system) = (&self.key.0, &self.key.1);
+            let (user, system) = self.key.parts();
             let result = backend.run(item.op, user, system).await;
             item.answer(result);
             // Taken under the lock, so a request that arrives after the
             // entry is gone finds no entry and starts a runner of its own.
             let mut queues = lock(&self.queues);
             match queues
+                .map
                 .get_mut(&self.key)
                 .and_then(|q| q.waiting.pop_front())
             {
                 Some(next) => item = next,
                 None => {
-                    queues.remove(&self.key);
+                    let burst = queues.remove(&self.key);
+                    drop(queues);
                     self.done = true;
+                    if burst {
+                        backend.burst_over();
+                    }
                     return;
                 }
             }
@@ -225,7 +267,7 @@ impl Drop for Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::time::Duration;
     use tokio::sync::Semaphore;
 
@@ -237,6 +279,7 @@ mod tests {
         log: Mutex<Vec<(String, Op)>>,
         gate: Semaphore,
         cached: AtomicBool,
+        bursts: AtomicUsize,
     }
 
     impl Script {
@@ -246,6 +289,7 @@ mod tests {
                 log: Mutex::default(),
                 gate: Semaphore::new(0),
                 cached: AtomicBool::new(false),
+                bursts: AtomicUsize::new(0),
             })
         }
 
@@ -268,20 +312,17 @@ mod tests {
             self.cached.load(Ordering::Relaxed)
         }
 
-        fn run<'a>(
-            &'a self,
-            op: Op,
-            _user: &'a str,
-            system: &'a str,
-        ) -> impl Future<Output = OpResult> + Send + 'a {
-            async move {
-                self.log.lock().unwrap().push((system.to_owned(), op));
-                self.gate.acquire().await.unwrap().forget();
-                match op {
-                    Op::Establish(_) => Ok((CredState::Created, false)),
-                    Op::Check(_) => Ok((CredState::Missing, false)),
-                    Op::Revoke => Ok((CredState::Revoked, false)),
-                }
+        fn burst_over(&self) {
+            self.bursts.fetch_add(1, Ordering::Relaxed);
+        }
+
+        async fn run(&self, op: Op, _user: &str, system: &str) -> OpResult {
+            self.log.lock().unwrap().push((system.to_owned(), op));
+            self.gate.acquire().await.unwrap().forget();
+            match op {
+                Op::Establish(_) => Ok((CredState::Created, false)),
+                Op::Check(_) => Ok((CredState::Missing, false)),
+                Op::Revoke => Ok((CredState::Revoked, false)),
             }
         }
     }
@@ -521,6 +562,18 @@ mod tests {
         }
         drained(&reg).await;
         assert_eq!(script.log().len(), 500);
+        assert_eq!(script.bursts.load(Ordering::Relaxed), 1);
+        let capacity = lock(&reg.queues).map.capacity();
+        assert_eq!(capacity, 0, "the burst's room is given back");
+        // Fewer keys at once are no burst.
+        let pending: Vec<Pending> = (0..BURST - 1)
+            .map(|i| start(&reg, Op::Revoke, &format!("s{i}")))
+            .collect();
+        for p in pending {
+            p.await.unwrap().unwrap();
+        }
+        drained(&reg).await;
+        assert_eq!(script.bursts.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
@@ -529,12 +582,12 @@ mod tests {
         let reg = Arc::new(Registry::new(script.clone()));
         // A runner whose task is dropped before it ran anything, as in a
         // runtime shutdown: its entry goes, and so do the waiting replies.
-        lock(&reg.queues).insert(("u".into(), "ls6".into()), Queue::default());
+        lock(&reg.queues).insert(SystemKey::new("u", "ls6"));
         let waiting = start(&reg, Op::Check(false), "ls6");
         settle().await;
         drop(Runner {
             queues: reg.queues.clone(),
-            key: ("u".into(), "ls6".into()),
+            key: SystemKey::new("u", "ls6"),
             done: false,
         });
         assert_eq!(reg.pending(), 0);
