@@ -10,8 +10,8 @@
 //! thread's cache without taking the arena's lock; the 64-client throughput
 //! did not change), and `malloc_trim` returns the free pages, also those
 //! inside the heap, which glibc never does by itself. Measured with
-//! `bench all` (figure 5): 21 MiB after the burst with the default arenas,
-//! 15.3 MiB with one arena, and less again once trimmed.
+//! `bench all` (figure 5): 20-21 MiB after the burst with the default
+//! arenas, 15.3 MiB with one arena, 13.3-14 MiB with the trim as well.
 //!
 //! Elsewhere (musl, other systems) both are no-ops.
 

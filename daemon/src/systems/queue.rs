@@ -41,7 +41,7 @@ pub trait Backend: Send + Sync + 'static {
         system: &'a str,
     ) -> impl Future<Output = OpResult> + Send + 'a;
     /// A burst of work is over: nothing runs or waits any more, after at
-    /// least [`BURST`] keys did at once.
+    /// least `BURST` (64) keys did at once.
     fn burst_over(&self) {}
 }
 
