@@ -11,6 +11,13 @@ use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
+/// Threads for blocking work (the state directory's lock attempts, name
+/// lookups). Tokio's default, 512, let a burst of establishes for many
+/// systems start hundreds of threads, each attempt a few file operations:
+/// their stacks and malloc arenas held several MiB for seconds after the
+/// burst, and they outnumbered two cores anyway.
+const BLOCKING_THREADS: usize = 16;
+
 /// Per-user credential agent for Tapis v3.
 ///
 /// Keeps your Tapis access token fresh and caches which systems you have
@@ -112,8 +119,10 @@ fn run(effective: Effective) -> anyhow::Result<()> {
         profiles,
         ..
     } = effective;
+    crate::heap::one_arena();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
         .context("cannot start the runtime")?;

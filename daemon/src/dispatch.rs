@@ -28,7 +28,7 @@ pub struct Agent {
     pub tokens: Arc<TokenManager>,
     /// Credential cache.
     pub cache: Arc<Cache>,
-    /// Per-system actors.
+    /// Per-system queues.
     pub registry: Registry,
     /// Locks shared with the other agents on the state directory.
     pub locks: Arc<crate::store::lock::Locks>,
@@ -143,7 +143,7 @@ impl Agent {
                 }
             }
         };
-        // Systems run concurrently; their actors bound the upstream work.
+        // Systems run concurrently; the upstream slots bound the upstream work.
         let mut pending: Vec<_> = systems.into_iter().map(|s| Box::pin(run(s))).collect();
         let outcomes = if pending.len() == 1 {
             vec![pending.remove(0).await]

@@ -3,7 +3,7 @@
 //! The daemon keeps the user's access token fresh, caches each system's
 //! credential state, and answers `tapis-cred` over a Unix socket. Layers, one
 //! module each: [`listener`] (socket) → [`connection`] (framing, peer check)
-//! → [`dispatch`] → [`systems`] (per-system actors) → [`tapis`] (HTTP) ←
+//! → [`dispatch`] → [`systems`] (per-system queues) → [`tapis`] (HTTP) ←
 //! [`token`] (token manager); [`cache`] and [`store`] persist state.
 
 pub mod cache;
@@ -15,6 +15,7 @@ pub mod deploy;
 pub mod dispatch;
 pub mod errors;
 pub mod generate;
+pub mod heap;
 pub mod host;
 pub mod idle;
 pub mod jwt;

@@ -1,25 +1,23 @@
-//! Credential operations per system: a registry of per-(user, system) actors
-//! sharing one Tapis client, token manager and cache.
+//! Credential operations per system: per-(user, system) queues (see
+//! [`queue`]) over one Tapis client, token manager and cache.
 
-mod actor;
 mod ops;
+mod queue;
 
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::errors;
 use crate::tapis::TapisClient;
 use crate::token::TokenManager;
-use actor::{Handle, Msg, Request, SendError};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::{Semaphore, oneshot};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 pub use ops::OpResult;
+pub use queue::{Backend, Registry};
 
-/// Prune handles of exited actors once the map grows past this.
-const PRUNE_AT: usize = 1024;
-
-/// What the actors share.
+/// What the operations share.
 #[derive(Debug)]
 pub struct Ctx {
     /// Agent configuration.
@@ -36,15 +34,8 @@ pub struct Ctx {
     pub upstream: Semaphore,
 }
 
-/// Finds or starts the actor for each (user, system).
-#[derive(Debug)]
-pub struct Registry {
-    ctx: Arc<Ctx>,
-    actors: Mutex<HashMap<(String, String), Handle>>,
-}
-
 /// Which operation to run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// Establish (with `fresh`).
     Establish(bool),
@@ -54,67 +45,61 @@ pub enum Op {
     Revoke,
 }
 
-impl Registry {
-    /// A registry over shared context.
-    pub fn new(ctx: Arc<Ctx>) -> Self {
-        Self {
-            ctx,
-            actors: Mutex::new(HashMap::new()),
-        }
+type OpFuture<'a> = Pin<Box<dyn Future<Output = OpResult> + Send + 'a>>;
+
+impl Backend for Ctx {
+    fn queue_depth(&self) -> usize {
+        self.config.queue_depth
     }
 
-    /// Runs `op` for (user, system) in that system's actor.
-    pub async fn run(&self, op: Op, user: &str, system: &str) -> OpResult {
-        let (tx, rx) = oneshot::channel();
-        let mut req = make(op, tx);
-        // A second try covers an actor that exited while idle.
-        for _ in 0..2 {
-            let handle = self.handle(user, system);
-            match handle.send(req) {
-                Ok(()) | Err(SendError::Busy) => {
-                    return rx.await.unwrap_or_else(|_| Err(errors::internal(system)));
-                }
-                Err(SendError::Closed(back)) => {
-                    self.forget(user, system, &handle);
-                    req = back;
-                }
-            }
-        }
-        Err(errors::internal(system))
+    fn known_present(&self, user: &str, system: &str) -> bool {
+        // Memory only: what `ops` would answer first, before any file is
+        // read. A peer's removal clears this memory (the cache's epoch
+        // watcher), so the shared state directory's semantics hold.
+        self.cache
+            .present_within(user, system, self.config.cache_ttl)
     }
 
-    fn handle(&self, user: &str, system: &str) -> Handle {
-        let mut actors = self.actors.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (user.to_owned(), system.to_owned());
-        if let Some(h) = actors.get(&key).filter(|h| !h.is_closed()) {
-            return h.clone();
-        }
-        if actors.len() >= PRUNE_AT {
-            actors.retain(|_, h| !h.is_closed());
-        }
-        let h = actor::spawn(self.ctx.clone(), key.0.clone(), key.1.clone());
-        actors.insert(key, h.clone());
-        h
+    fn run<'a>(
+        &'a self,
+        op: Op,
+        user: &'a str,
+        system: &'a str,
+    ) -> impl Future<Output = OpResult> + Send + 'a {
+        // Operations are boxed: a runner's task then holds a few hundred
+        // bytes instead of the largest operation's state (~4 KB), and only
+        // while the operation runs.
+        let (name, fut): (&str, OpFuture<'a>) = match op {
+            Op::Establish(fresh) => (
+                "establish",
+                Box::pin(ops::establish(self, user, system, fresh)),
+            ),
+            Op::Check(fresh) => ("check", Box::pin(ops::check(self, user, system, fresh))),
+            Op::Revoke => ("revoke", Box::pin(ops::revoke(self, user, system))),
+        };
+        bounded(self, name, system, fut)
     }
 
-    fn forget(&self, user: &str, system: &str, dead: &Handle) {
-        let mut actors = self.actors.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (user.to_owned(), system.to_owned());
-        if actors.get(&key).is_some_and(|h| h.same_actor(dead)) {
-            actors.remove(&key);
-        }
-    }
-
-    /// The shared context.
-    pub fn ctx(&self) -> &Arc<Ctx> {
-        &self.ctx
+    fn burst_over(&self) {
+        let start = std::time::Instant::now();
+        crate::heap::trim();
+        tracing::debug!(took = ?start.elapsed(), "a burst is over; free heap pages handed back");
     }
 }
 
-fn make(op: Op, reply: oneshot::Sender<OpResult>) -> Request {
-    match op {
-        Op::Establish(fresh) => Request::Establish { fresh, reply },
-        Op::Check(fresh) => Request::Other(Msg::Check { fresh, reply }),
-        Op::Revoke => Request::Other(Msg::Revoke { reply }),
+/// Runs one operation under the overall request deadline.
+async fn bounded(ctx: &Ctx, op: &str, system: &str, fut: OpFuture<'_>) -> OpResult {
+    let deadline = ctx.config.request_deadline;
+    match tokio::time::timeout(deadline, fut).await {
+        Ok(result) => {
+            if let Err(e) = &result {
+                tracing::info!(op, error = %e.message, "failed");
+            }
+            result
+        }
+        Err(_) => Err(errors::deadline(
+            &format!("{op} {system}"),
+            deadline.as_secs(),
+        )),
     }
 }

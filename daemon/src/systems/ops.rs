@@ -1,6 +1,6 @@
 //! Establish, check and revoke for one (user, system), as DESIGN.md specifies.
 //!
-//! Within an agent, the system's actor runs them one at a time. Across the
+//! Within an agent, the system's queue runs them one at a time. Across the
 //! agents sharing a state directory, the (user, system) lock of that
 //! directory does: an agent that has to ask Tapis takes it, looks at the
 //! shared cache again (a peer may just have answered), and writes what it
