@@ -109,7 +109,7 @@ async fn establish_revoke_establish_keep_arrival_order() {
         .await
     });
     // Each request is sent only after the previous one is on the wire; the
-    // actor sees them in this order.
+    // system's queue sees them in this order.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let second = tokio::spawn(async move {
         c2.call(Request::Revoke {
