@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tapis_agent_proto::{
     CodecError, ErrorKind, ErrorReply, FrameReader, PROTOCOL_VERSION, Request, Response, decode,
-    write_frame_async,
+    encode_frame,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -38,6 +38,8 @@ pub async fn serve(
     }
     let mut greeted = false;
     let mut frames = FrameReader::new();
+    // The hello's answer, while it waits to go out with the next answer.
+    let mut held: Option<Vec<u8>> = None;
     loop {
         let wait = if greeted {
             agent.config.idle_timeout
@@ -58,7 +60,7 @@ pub async fn serve(
                     "the agent is at its connection limit and closed this idle connection",
                 )
                 .with_hint("try again; close connections you do not use");
-                let _ = reply(&stream, agent.config.write_timeout, &Response::Error(busy)).await;
+                let _ = reply(&stream, agent.config.write_timeout, &mut held, &Response::Error(busy)).await;
                 return;
             }
         };
@@ -71,7 +73,13 @@ pub async fn serve(
             Ok(Err(CodecError::Closed)) => return,
             Ok(Err(e)) => {
                 tracing::info!(conn, error = %e, "bad frame; closing connection");
-                let _ = reply(&stream, agent.config.write_timeout, &protocol_error(&e)).await;
+                let _ = reply(
+                    &stream,
+                    agent.config.write_timeout,
+                    &mut held,
+                    &protocol_error(&e),
+                )
+                .await;
                 return;
             }
             Ok(Ok(body)) => body,
@@ -82,7 +90,13 @@ pub async fn serve(
             Ok(r) => r,
             Err(e) => {
                 tracing::info!(conn, error = %e, "undecodable request; closing connection");
-                let _ = reply(&stream, agent.config.write_timeout, &protocol_error(&e)).await;
+                let _ = reply(
+                    &stream,
+                    agent.config.write_timeout,
+                    &mut held,
+                    &protocol_error(&e),
+                )
+                .await;
                 return;
             }
         };
@@ -95,6 +109,7 @@ pub async fn serve(
                 let _ = reply(
                     &stream,
                     agent.config.write_timeout,
+                    &mut held,
                     &Response::Error(ErrorReply::new(
                         ErrorKind::Usage,
                         "the first request must be Hello",
@@ -114,7 +129,13 @@ pub async fn serve(
                 );
                 let e = ErrorReply::new(ErrorKind::AgentUnreachable, msg)
                     .with_hint("restart the agent after upgrading, or use the matching tapis-cred");
-                let _ = reply(&stream, agent.config.write_timeout, &Response::Error(e)).await;
+                let _ = reply(
+                    &stream,
+                    agent.config.write_timeout,
+                    &mut held,
+                    &Response::Error(e),
+                )
+                .await;
                 return;
             }
             greeted = true;
@@ -122,7 +143,15 @@ pub async fn serve(
                 protocol_version: PROTOCOL_VERSION,
                 agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             };
-            if reply(&stream, agent.config.write_timeout, &hello)
+            if frames.has_frame() {
+                // The client wrote its request right behind the hello: the
+                // two answers go out together, one wake-up for the client
+                // instead of two. Nothing waits on input meanwhile.
+                match encode_frame(&hello) {
+                    Ok(frame) => held = Some(frame),
+                    Err(_) => return,
+                }
+            } else if reply(&stream, agent.config.write_timeout, &mut held, &hello)
                 .await
                 .is_err()
             {
@@ -133,17 +162,32 @@ pub async fn serve(
         let request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!("request", conn, request_id, kind = kind(&req));
         let answer = agent.handle(req).instrument(span).await;
-        if let Err(e) = reply(&stream, agent.config.write_timeout, &answer).await {
+        if let Err(e) = reply(&stream, agent.config.write_timeout, &mut held, &answer).await {
             tracing::debug!(conn, error = %e, "cannot send the answer");
             return;
         }
     }
 }
 
-async fn reply(stream: &Stream, within: Duration, resp: &Response) -> Result<(), CodecError> {
+/// Writes `resp`, behind the frame `held` back for it if there is one, in
+/// one write.
+async fn reply(
+    stream: &Stream,
+    within: Duration,
+    held: &mut Option<Vec<u8>>,
+    resp: &Response,
+) -> Result<(), CodecError> {
+    use tokio::io::AsyncWriteExt;
+    // Answers may carry a token: the buffer is wiped after use.
+    let mut out = zeroize::Zeroizing::new(held.take().unwrap_or_default());
+    out.extend_from_slice(&zeroize::Zeroizing::new(encode_frame(resp)?));
     let mut w = stream;
-    match tokio::time::timeout(within, write_frame_async(&mut w, resp)).await {
-        Ok(r) => r,
+    let write = async {
+        w.write_all(&out).await?;
+        w.flush().await
+    };
+    match tokio::time::timeout(within, write).await {
+        Ok(r) => r.map_err(CodecError::Io),
         Err(_) => Err(CodecError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "client did not read its answer",

@@ -195,6 +195,19 @@ impl FrameReader {
         }
     }
 
+    /// Whether a whole frame is buffered: the next [`read_frame`](Self::read_frame)
+    /// returns without reading.
+    pub fn has_frame(&self) -> bool {
+        let pending = &self.buf[self.start..self.end];
+        match pending.get(..FRAME_HEADER_LEN) {
+            Some(h) => {
+                let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                pending.len() - FRAME_HEADER_LEN >= len
+            }
+            None => false,
+        }
+    }
+
     /// Reads one frame body from `r`. A clean EOF before the header is
     /// [`CodecError::Closed`]; lengths are checked before the buffer grows.
     pub async fn read_frame<R>(&mut self, r: &mut R) -> Result<Vec<u8>, CodecError>
