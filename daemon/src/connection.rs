@@ -71,25 +71,14 @@ pub async fn serve(
                 return;
             }
             Ok(Err(CodecError::Closed)) => return,
-            Ok(Err(e)) => {
-                tracing::info!(conn, error = %e, "bad frame; closing connection");
-                let _ = reply(
-                    &stream,
-                    agent.config.write_timeout,
-                    &mut held,
-                    &protocol_error(&e),
-                )
-                .await;
-                return;
-            }
-            Ok(Ok(body)) => body,
+            Ok(body) => body,
         };
-        // The frame may hold a password: wipe it once decoded.
-        let body = zeroize::Zeroizing::new(body);
-        let req: Request = match decode(&body) {
+        // The frame may hold a password: wiped once decoded.
+        let req = body.and_then(|body| decode::<Request>(&zeroize::Zeroizing::new(body)));
+        let req = match req {
             Ok(r) => r,
             Err(e) => {
-                tracing::info!(conn, error = %e, "undecodable request; closing connection");
+                tracing::info!(conn, error = %e, "bad request frame; closing connection");
                 let _ = reply(
                     &stream,
                     agent.config.write_timeout,
@@ -179,8 +168,14 @@ async fn reply(
 ) -> Result<(), CodecError> {
     use tokio::io::AsyncWriteExt;
     // Answers may carry a token: the buffer is wiped after use.
-    let mut out = zeroize::Zeroizing::new(held.take().unwrap_or_default());
-    out.extend_from_slice(&zeroize::Zeroizing::new(encode_frame(resp)?));
+    let frame = zeroize::Zeroizing::new(encode_frame(resp)?);
+    let out = match held.take() {
+        Some(mut first) => {
+            first.extend_from_slice(&frame);
+            zeroize::Zeroizing::new(first)
+        }
+        None => frame,
+    };
     let mut w = stream;
     let write = async {
         w.write_all(&out).await?;

@@ -199,13 +199,10 @@ impl FrameReader {
     /// returns without reading.
     pub fn has_frame(&self) -> bool {
         let pending = &self.buf[self.start..self.end];
-        match pending.get(..FRAME_HEADER_LEN) {
-            Some(h) => {
-                let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                pending.len() - FRAME_HEADER_LEN >= len
-            }
-            None => false,
-        }
+        pending
+            .first_chunk::<FRAME_HEADER_LEN>()
+            .and_then(|header| body_len(*header).ok())
+            .is_some_and(|len| pending.len() - FRAME_HEADER_LEN >= len)
     }
 
     /// Reads one frame body from `r`. A clean EOF before the header is
@@ -216,7 +213,7 @@ impl FrameReader {
     {
         self.fill(r, FRAME_HEADER_LEN).await?;
         let mut header = [0u8; FRAME_HEADER_LEN];
-        header.copy_from_slice(&self.buf[self.start..self.start + FRAME_HEADER_LEN]);
+        header.copy_from_slice(&self.buf[self.start..][..FRAME_HEADER_LEN]);
         let total = FRAME_HEADER_LEN + body_len(header)?;
         self.fill(r, total).await?;
         let frame = self.start..self.start + total;

@@ -159,17 +159,7 @@ async fn an_echoed_client_key_never_leaves_the_agent() {
     // The configured client is unknown at Tapis: the Authenticator answers
     // `Invalid client credentials: agent-cfg, <key>. session: ...`. The login
     // still works, unrefreshable, and says why without the key.
-    let out = run(
-        &[
-            "--json",
-            "login",
-            "--username",
-            "testuser",
-            "--password-stdin",
-        ],
-        pw(),
-    )
-    .await;
+    let out = run(&LOGIN, pw()).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc = json(&out);
     assert_eq!(doc["refreshable"], false, "{doc}");
@@ -215,17 +205,7 @@ async fn an_echoed_client_key_never_leaves_the_agent() {
         .await
         .expect("register");
     assert!(registered.status().is_success());
-    let out = run(
-        &[
-            "--json",
-            "login",
-            "--username",
-            "testuser",
-            "--password-stdin",
-        ],
-        pw(),
-    )
-    .await;
+    let out = run(&LOGIN, pw()).await;
     assert_eq!(json(&out)["refreshable"], true);
     seen.add("refreshable login", &out);
     // ... then forgets it: the refresh is refused with the echo, and the

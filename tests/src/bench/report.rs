@@ -42,44 +42,32 @@ fn target(figure: u8, what: &str, goal: &str, measured: String, met: Option<bool
 pub fn targets(r: &Results) -> Vec<Target> {
     let p = &r.process;
     let l = p.for_targets();
-    let mut t = vec![
+    let mut t: Vec<Target> = [
+        (
+            "`tapis-cred establish` (3 systems, warm)",
+            l.establish_vs_noop,
+        ),
+        ("`tapis-cred token`", l.token_vs_noop),
+    ]
+    .into_iter()
+    .map(|(what, ratio)| {
         target(
             1,
-            &format!(
-                "`tapis-cred establish` (3 systems, warm) vs do-nothing binary, both {}",
-                p.targets_use
-            ),
+            &format!("{what} vs do-nothing binary, both {}", p.targets_use),
             "≤ 1.25×",
-            format!("{:.2}×", l.establish_vs_noop),
-            Some(l.establish_vs_noop <= 1.25),
-        ),
-        target(
-            1,
-            &format!(
-                "`tapis-cred token` vs do-nothing binary, both {}",
-                p.targets_use
-            ),
-            "≤ 1.25×",
-            format!("{:.2}×", l.token_vs_noop),
-            Some(l.token_vs_noop <= 1.25),
-        ),
-        match p.seed_vs_establish {
-            Some(x) => target(
-                1,
-                "seed path vs `tapis-cred establish`",
-                "≥ 300× faster",
-                format!("{x:.0}× faster"),
-                Some(x >= 300.0),
-            ),
-            None => target(
-                1,
-                "seed path vs `tapis-cred establish`",
-                "≥ 300× faster",
-                "not measured".into(),
-                None,
-            ),
-        },
-    ];
+            format!("{ratio:.2}×"),
+            Some(ratio <= 1.25),
+        )
+    })
+    .collect();
+    t.push(target(
+        1,
+        "seed path vs `tapis-cred establish`",
+        "≥ 300× faster",
+        p.seed_vs_establish
+            .map_or_else(|| "not measured".into(), |x| format!("{x:.0}× faster")),
+        p.seed_vs_establish.map(|x| x >= 300.0),
+    ));
     for (name, s) in [
         ("IPC cached establish", &r.ipc.cached_establish),
         ("IPC token", &r.ipc.token),
