@@ -125,15 +125,17 @@ fn user_unit_dirs() -> Vec<PathBuf> {
 }
 
 /// After `failure` to reach the agent at `path`: starts the agent if the
-/// policy allows and nothing listens there, then connects once more.
-/// Otherwise (or if starting fails) the original failure stands.
+/// policy allows and nothing listens there, then connects once more. If an
+/// agent listens by now (another client started it meanwhile), connects to
+/// it. Otherwise (or if starting fails) the original failure stands.
 pub fn recover(path: &Path, timeout: Duration, ui: Ui, failure: Failure) -> Result<Agent, Failure> {
     match decide(&facts(path)) {
         Decision::Skip(why) => {
             ui.note(format_args!("not starting an agent: {why}"));
             return Err(failure);
         }
-        Decision::Start if !nothing_listens(path) => return Err(failure),
+        // Another client's agent came up since our connect failed: use it.
+        Decision::Start if !nothing_listens(path) => return Agent::connect(path, timeout, ui),
         Decision::Start => {}
     }
     match start(path, ui) {
