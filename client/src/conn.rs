@@ -12,9 +12,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tapis_agent_proto::{
-    CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response, decode, encode_frame, read_frame,
-};
+use tapis_agent_proto::{CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response, encode_frame};
 
 /// What to tell the user when an answer does not come in time.
 const TIMEOUT_HINT: &str =
@@ -275,12 +273,11 @@ impl Agent {
     }
 }
 
-/// Reads and decodes one answer, wiping the frame.
+/// Reads one answer; progress notes that come before it go to the spinner
+/// (see [`Response::Progress`]). Each restarts the read timeout, which so
+/// measures the agent's silence.
 fn read_answer(stream: &mut UnixStream) -> Result<Response, CodecError> {
-    let mut body = read_frame(stream)?;
-    let answer = decode(&body);
-    wipe(&mut body);
-    answer
+    tapis_agent_proto::read_answer(stream, |notes| crate::spinner::progress(&notes))
 }
 
 /// Frames can hold a password or a token: zero them instead of leaving the
@@ -315,6 +312,7 @@ fn variant(answer: &Response) -> &'static str {
         Response::Error(_) => "Error",
         Response::Settings(_) => "Settings",
         Response::Pong(_) => "Pong",
+        Response::Progress(_) => "Progress",
     }
 }
 

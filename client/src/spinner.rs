@@ -3,6 +3,7 @@
 //! answer comes.
 
 use crate::ui::{self, Ui};
+use std::sync::Mutex;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -12,6 +13,24 @@ const DELAY: Duration = Duration::from_millis(300);
 /// Time between frames.
 const FRAME: Duration = Duration::from_millis(100);
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/// What the agent last said it waits for (its progress notes), shown
+/// instead of the spinner's own label.
+static NOTE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Records the agent's latest progress notes for the spinner to show.
+pub fn progress(notes: &[String]) {
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
+    *NOTE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = note;
+}
+
+fn note() -> Option<String> {
+    NOTE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
 
 /// A running spinner; dropping it stops and wipes it.
 #[derive(Debug)]
@@ -51,7 +70,8 @@ fn spin(stop: &mpsc::Receiver<()>, label: &str) {
         return;
     }
     for frame in FRAMES.iter().cycle() {
-        ui::stderr(&format!("\r\x1b[2K{frame} {label}"));
+        let shown = note().unwrap_or_else(|| label.to_owned());
+        ui::stderr(&format!("\r\x1b[2K{frame} {shown}"));
         if stop.recv_timeout(FRAME) != Err(RecvTimeoutError::Timeout) {
             break;
         }

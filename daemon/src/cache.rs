@@ -191,6 +191,21 @@ impl Cache {
         }
     }
 
+    /// When (user, system) was last confirmed `present`, Unix seconds,
+    /// however long ago: for errors that say what was last known.
+    pub fn last_present(&self, user: &str, system: &str) -> Option<i64> {
+        let mine = self
+            .lock()
+            .get(&SystemKey::new(user, system))
+            .filter(|e| e.state == CredState::Present)
+            .map(|e| e.checked_at);
+        mine.or_else(|| {
+            self.read(user, system)
+                .filter(|r| r.state == CredState::Present)
+                .map(|r| r.checked_at)
+        })
+    }
+
     fn read(&self, user: &str, system: &str) -> Option<Record> {
         read_record(&self.path(user, system)).filter(|r| r.user == user && r.system == system)
     }

@@ -101,6 +101,7 @@ pub async fn run_with_ready(
         cache: cache.clone(),
         locks: locks.clone(),
         upstream: Semaphore::new(config.max_parallel_systems),
+        progress: Arc::default(),
     });
     let agent = Arc::new(Agent {
         config: config.clone(),

@@ -11,10 +11,11 @@ mod message;
 mod secret;
 
 pub use codec::{
-    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, read_frame, write_frame,
+    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, read_answer, read_frame,
+    write_frame,
 };
 #[cfg(feature = "tokio")]
-pub use codec::{FrameReader, read_frame_async, write_frame_async};
+pub use codec::{FrameReader, read_answer_async, read_frame_async, write_frame_async};
 pub use error::{ErrorKind, ErrorReply};
 pub use message::{
     AgentSettings, CredState, DeviceCode, LoginMethod, LoginState, Outcome, Pong, Request,
@@ -29,4 +30,7 @@ pub use secret::Secret;
 /// the answer (`tapis-cred` does, except for a login): answers come in
 /// order, the hello's first. An agent that refuses the hello answers with an
 /// error and closes the connection without acting on anything behind it.
-pub const PROTOCOL_VERSION: u32 = 2;
+///
+/// A request that takes more than a second is answered by
+/// [`Response::Progress`] frames first (protocol 3), then its answer.
+pub const PROTOCOL_VERSION: u32 = 3;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tapis_agent::Config;
 use tapis_agent_proto::{
     CredState, LoginMethod, Outcome, PROTOCOL_VERSION, Request, Response, Secret, SystemOutcome,
-    decode, read_frame_async, write_frame_async,
+    decode, read_answer_async, read_frame_async, write_frame_async,
 };
 use tempfile::TempDir;
 use tokio::net::UnixStream;
@@ -282,12 +282,13 @@ impl AgentClient {
         write_frame_async(&mut self.stream, &req)
             .await
             .expect("send request");
-        let body =
-            tokio::time::timeout(Duration::from_secs(60), read_frame_async(&mut self.stream))
-                .await
-                .expect("answer in time")
-                .expect("read answer");
-        decode(&body).expect("decode answer")
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            read_answer_async(&mut self.stream, drop),
+        )
+        .await
+        .expect("answer in time")
+        .expect("read answer")
     }
 
     /// The raw stream, for hostile-client tests.

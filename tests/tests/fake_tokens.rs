@@ -660,7 +660,7 @@ async fn revoked_tokens_are_refused_when_enforced() {
         .expect_envelope(200, "Token ");
     check(&http, &base, &token, "ls6")
         .await
-        .expect_token_error("TAPIS_SECURITY_JWT_REVOKED");
+        .expect_proxy_revoked();
     revoke(&http, &base, &refresh_token)
         .await
         .expect_envelope(200, "Token ");

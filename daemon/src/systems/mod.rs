@@ -2,6 +2,7 @@
 //! [`queue`]) over one Tapis client, token manager and cache.
 
 mod ops;
+pub mod progress;
 mod queue;
 
 use crate::cache::Cache;
@@ -32,6 +33,8 @@ pub struct Ctx {
     pub locks: Arc<crate::store::lock::Locks>,
     /// Bounds how many systems are worked on upstream at once.
     pub upstream: Semaphore,
+    /// What each running operation waits for.
+    pub progress: Arc<progress::Board>,
 }
 
 /// Which operation to run.
@@ -87,9 +90,16 @@ impl Backend for Ctx {
     }
 }
 
-/// Runs one operation under the overall request deadline.
+/// Runs one operation under its deadline: the request deadline, extended
+/// for the calls that make Tapis SSH (and, for an establish, by the wait for
+/// a new user's access to reach the host).
 async fn bounded(ctx: &Ctx, op: &str, system: &str, fut: OpFuture<'_>) -> OpResult {
-    let deadline = ctx.config.request_deadline;
+    let config = &ctx.config;
+    let deadline = match op {
+        "establish" => config.ssh_deadline(config.new_user_wait),
+        "check" => config.ssh_deadline(std::time::Duration::ZERO),
+        _ => config.request_deadline,
+    };
     match tokio::time::timeout(deadline, fut).await {
         Ok(result) => {
             if let Err(e) = &result {

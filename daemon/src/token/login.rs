@@ -212,6 +212,7 @@ impl TokenManager {
             access_issued_at: claims.iat.unwrap_or(now),
             refresh: None,
             refresh_expires_at: None,
+            base_url: None,
         };
         if tokens.username.is_empty() {
             return Err(ErrorReply::new(

@@ -3,7 +3,8 @@
 //! JSON form (body of `POST /_fake/faults`):
 //! `{"operation": "checkUserCredential", "kind": <kind>, "times": 1, "system": "ls6"}`
 //! where `<kind>` is one of `{"status": 503}`, `{"status": 429, "retry_after": 1}`,
-//! `{"delay_ms": 2000}`, `{"slow_drip_ms": 50}`, or one of the strings `"drop"`,
+//! `{"status": 400, "message": "..."}` (an answer of the service itself, see
+//! [`FaultKind::tokens_api_failure`]), `{"delay_ms": 2000}`, `{"slow_drip_ms": 50}`, or one of the strings `"drop"`,
 //! `"reset_mid_body"`, `"html_502"`, `"truncated_json"`, `"hang"`, `"slow_drip"`,
 //! `"non_json"`. `times` defaults to 1, `system` to any system, and `operation`
 //! `"*"` matches every Tapis operation.
@@ -25,6 +26,14 @@ pub enum FaultKind {
         status: u16,
         /// Seconds for the `Retry-After` header.
         retry_after: Option<u64>,
+    },
+    /// Answer this status with this message in the service's JSON envelope:
+    /// an error of the service itself, as opposed to an injected outage.
+    Answer {
+        /// HTTP status code.
+        status: u16,
+        /// The envelope's `message`.
+        message: String,
     },
     /// Wait this long, then answer normally.
     Delay(Duration),
@@ -52,7 +61,34 @@ impl FaultKind {
             retry_after: None,
         }
     }
+
+    /// The Authenticator's answer when the Tokens API behind it fails: 400
+    /// `Failure to generate an access token; please try again later.`
+    /// (tapis-project/authenticator, service/controllers.py,
+    /// `TokensResource.post`, around `t.tokens.create_token`). It answers a
+    /// login and a refresh alike, whatever their credentials.
+    pub fn tokens_api_failure() -> Self {
+        FaultKind::Answer {
+            status: 400,
+            message: TRY_AGAIN_LATER.into(),
+        }
+    }
+
+    /// The Authenticator's answer when `validate_token` of a refresh token
+    /// raises anything (tapis-project/authenticator, service/controllers.py,
+    /// `TokensResource.post`: `except Exception` → `Invalid refresh_token.`),
+    /// a failed tenant or public-key lookup of tapipy-tapisservice's
+    /// tapisservice/auth.py included: transient, or not, it reads the same.
+    pub fn invalid_refresh_token() -> Self {
+        FaultKind::Answer {
+            status: 400,
+            message: "Invalid refresh_token.".into(),
+        }
+    }
 }
+
+/// See [`FaultKind::tokens_api_failure`].
+pub const TRY_AGAIN_LATER: &str = "Failure to generate an access token; please try again later.";
 
 /// A fault for the next `times` calls of `operation` (optionally only for `system`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +178,11 @@ impl FaultQueue {
 #[serde(untagged)]
 enum KindRepr {
     Named(Named),
+    // Before `Status`, which would take the same JSON without its message.
+    Answer {
+        status: u16,
+        message: String,
+    },
     Status {
         status: u16,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,6 +226,12 @@ impl TryFrom<KindRepr> for FaultKind {
                     retry_after,
                 }
             }
+            KindRepr::Answer { status, message } => {
+                if !(100..=999).contains(&status) {
+                    return Err(format!("status {status} is not an HTTP status code"));
+                }
+                FaultKind::Answer { status, message }
+            }
             KindRepr::Delay { delay_ms } => FaultKind::Delay(Duration::from_millis(delay_ms)),
             KindRepr::SlowDrip { slow_drip_ms } => {
                 FaultKind::SlowDrip(Duration::from_millis(slow_drip_ms))
@@ -213,6 +260,7 @@ impl From<FaultKind> for KindRepr {
                 status,
                 retry_after,
             },
+            FaultKind::Answer { status, message } => KindRepr::Answer { status, message },
             FaultKind::Delay(d) => KindRepr::Delay {
                 delay_ms: millis(d),
             },
@@ -251,6 +299,10 @@ mod tests {
             (
                 r#"{"slow_drip_ms":5}"#,
                 FaultKind::SlowDrip(Duration::from_millis(5)),
+            ),
+            (
+                r#"{"status":400,"message":"Invalid refresh_token."}"#,
+                FaultKind::invalid_refresh_token(),
             ),
             (r#""drop""#, FaultKind::Drop),
             (r#""reset_mid_body""#, FaultKind::ResetMidBody),

@@ -232,6 +232,38 @@ impl FakeControl {
         }
     }
 
+    /// Makes `system`'s host drop packets (or, with `None`, answer again):
+    /// every SSH attempt Tapis makes there (a check of stored credentials, the
+    /// verification of new ones) gives up after `ssh` and is answered 401
+    /// `SYSAPI_CRED_VALID_FAIL ... SYSLIB_CRED_CONN_FAIL`, nothing stored.
+    /// Tapis's own SSH waits up to 30 s to connect and 20 s to authenticate
+    /// (tapis-project/tapis-shared-java, `SSHTimeouts`); tests use less.
+    pub fn set_unreachable(&self, system: &str, ssh: Option<Duration>) {
+        let mut inner = self.shared.lock();
+        match ssh {
+            Some(d) => inner.unreachable.insert(system.to_owned(), d),
+            None => inner.unreachable.remove(system),
+        };
+    }
+
+    /// A new user's access to `system` has not reached its host yet: the next
+    /// `creates` TMS key creations fail verification, answered 401
+    /// `SYSAPI_CRED_VALID_FAIL ... SYSLIB_CRED_VALID_FAIL` with nothing stored
+    /// (tapis-project/tapis-systems, CredentialResource.java,
+    /// `createUserCredential` and ApiUtils `checkCredValidationResult`), as
+    /// DesignSafe's onboarding meets it (DesignSafe-CI/portal,
+    /// onboarding/steps/system_access_v3.py, which retries for five minutes
+    /// "to account for allocation propagation").
+    pub fn set_propagating(&self, user: &str, system: &str, creates: u32) {
+        let key = (user.to_owned(), system.to_owned());
+        let mut inner = self.shared.lock();
+        if creates == 0 {
+            inner.propagating.remove(&key);
+        } else {
+            inner.propagating.insert(key, creates);
+        }
+    }
+
     /// `user`'s credential state on `system`.
     pub fn credential(&self, user: &str, system: &str) -> CredFixture {
         self.shared.credential(user, system)
