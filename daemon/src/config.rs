@@ -33,8 +33,9 @@ pub struct Config {
     pub retries: u32,
     /// First backoff delay; doubles each retry, with full jitter.
     pub retry_base: Duration,
-    /// Overall deadline of one operation on one system, retries included
-    /// (extended by the waits below for the calls that make Tapis SSH).
+    /// Overall deadline of one operation on one system, retries included:
+    /// by default long enough for two calls that make Tapis SSH (a check and
+    /// a create). An establish may wait `new_user_wait` more.
     pub request_deadline: Duration,
     /// Timeout of the calls that make Tapis SSH to the system's host
     /// (credential check and create): longer than Tapis's own SSH connect
@@ -95,7 +96,7 @@ impl Config {
             http_timeout: Duration::from_secs(30),
             retries: 3,
             retry_base: Duration::from_millis(200),
-            request_deadline: Duration::from_secs(60),
+            request_deadline: Duration::from_secs(150),
             ssh_call_timeout: Duration::from_secs(75),
             new_user_wait: Duration::from_secs(300),
             refresh_give_up: Duration::from_secs(3600),
@@ -118,10 +119,14 @@ impl Config {
         }
     }
 
-    /// Deadline of an operation that makes Tapis SSH up to twice (a check,
-    /// then a create), plus `extra`.
-    pub fn ssh_deadline(&self, extra: Duration) -> Duration {
-        self.request_deadline.max(self.ssh_call_timeout * 2) + extra
+    /// Deadline of one operation: an establish may also wait for a new
+    /// user's access to reach the host.
+    pub fn deadline(&self, establish: bool) -> Duration {
+        if establish {
+            self.request_deadline + self.new_user_wait
+        } else {
+            self.request_deadline
+        }
     }
 
     /// The refresh margin for a token with the given lifetime.

@@ -69,7 +69,7 @@ pub async fn run_with_ready(
     let locks = Locks::open(
         &config.state_dir,
         config.state_lock,
-        config.request_deadline + LEASE_SLACK,
+        config.deadline(true) + LEASE_SLACK,
         config.flock_call,
     )
     .map_err(state_err)?;

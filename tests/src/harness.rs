@@ -54,6 +54,8 @@ pub fn test_config(base_url: &str, state_dir: &Path) -> Config {
     c.http_timeout = Duration::from_secs(5);
     c.connect_timeout = Duration::from_secs(2);
     c.request_deadline = Duration::from_secs(15);
+    // Tests of a new user's access propagation set their own.
+    c.new_user_wait = Duration::ZERO;
     c.shutdown_grace = Duration::from_secs(5);
     c
 }

@@ -90,16 +90,9 @@ impl Backend for Ctx {
     }
 }
 
-/// Runs one operation under its deadline: the request deadline, extended
-/// for the calls that make Tapis SSH (and, for an establish, by the wait for
-/// a new user's access to reach the host).
+/// Runs one operation under its deadline (see [`Config::deadline`]).
 async fn bounded(ctx: &Ctx, op: &str, system: &str, fut: OpFuture<'_>) -> OpResult {
-    let config = &ctx.config;
-    let deadline = match op {
-        "establish" => config.ssh_deadline(config.new_user_wait),
-        "check" => config.ssh_deadline(std::time::Duration::ZERO),
-        _ => config.request_deadline,
-    };
+    let deadline = ctx.config.deadline(op == "establish");
     match tokio::time::timeout(deadline, fut).await {
         Ok(result) => {
             if let Err(e) = &result {
