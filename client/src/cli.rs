@@ -28,7 +28,7 @@ pub const DEFAULT_MIN_VALID_SECS: u64 = 60;
         when XDG_RUNTIME_DIR is unset).\n\n\
         Exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, \
         4 system not found, 5 permission denied, 6 system does not use TMS_KEYS, \
-        7 agent not reachable, 8 Tapis unreachable, 9 agent busy.\n\n\
+        7 agent not reachable, 8 Tapis unreachable, 9 agent busy, 10 wrong password.\n\n\
         Example:\n  tapis-cred establish stampede3 ls6 && sbatch job.sh",
     arg_required_else_help = true
 )]

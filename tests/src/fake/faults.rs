@@ -3,6 +3,7 @@
 //! JSON form (body of `POST /_fake/faults`):
 //! `{"operation": "checkUserCredential", "kind": <kind>, "times": 1, "system": "ls6"}`
 //! where `<kind>` is one of `{"status": 503}`, `{"status": 429, "retry_after": 1}`,
+//! `{"status": 400, "message": "Failure to generate an access token; ..."}`,
 //! `{"delay_ms": 2000}`, `{"slow_drip_ms": 50}`, or one of the strings `"drop"`,
 //! `"reset_mid_body"`, `"html_502"`, `"truncated_json"`, `"hang"`, `"slow_drip"`,
 //! `"non_json"`. `times` defaults to 1, `system` to any system, and `operation`
@@ -25,6 +26,14 @@ pub enum FaultKind {
         status: u16,
         /// Seconds for the `Retry-After` header.
         retry_after: Option<u64>,
+    },
+    /// Answer with this status and a Tapis error envelope saying `message`
+    /// (a real service's words, to test how the agent reads them).
+    Answer {
+        /// HTTP status code.
+        status: u16,
+        /// The envelope's `message`.
+        message: String,
     },
     /// Wait this long, then answer normally.
     Delay(Duration),
@@ -142,6 +151,11 @@ impl FaultQueue {
 #[serde(untagged)]
 enum KindRepr {
     Named(Named),
+    // Before `Status`, which would take the same document without its message.
+    Answer {
+        status: u16,
+        message: String,
+    },
     Status {
         status: u16,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,6 +199,12 @@ impl TryFrom<KindRepr> for FaultKind {
                     retry_after,
                 }
             }
+            KindRepr::Answer { status, message } => {
+                if !(100..=999).contains(&status) {
+                    return Err(format!("status {status} is not an HTTP status code"));
+                }
+                FaultKind::Answer { status, message }
+            }
             KindRepr::Delay { delay_ms } => FaultKind::Delay(Duration::from_millis(delay_ms)),
             KindRepr::SlowDrip { slow_drip_ms } => {
                 FaultKind::SlowDrip(Duration::from_millis(slow_drip_ms))
@@ -213,6 +233,7 @@ impl From<FaultKind> for KindRepr {
                 status,
                 retry_after,
             },
+            FaultKind::Answer { status, message } => KindRepr::Answer { status, message },
             FaultKind::Delay(d) => KindRepr::Delay {
                 delay_ms: millis(d),
             },
@@ -242,6 +263,14 @@ mod tests {
                 FaultKind::Status {
                     status: 429,
                     retry_after: Some(1),
+                },
+            ),
+            (
+                r#"{"status":400,"message":"Failure to parse access token response; please try again later."}"#,
+                FaultKind::Answer {
+                    status: 400,
+                    message: "Failure to parse access token response; please try again later."
+                        .into(),
                 },
             ),
             (

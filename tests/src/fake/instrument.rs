@@ -85,6 +85,10 @@ async fn misbehave(
             }
             response
         }
+        FaultKind::Answer { status, message } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            ApiError::new(code, message).into_response()
+        }
         FaultKind::Delay(delay) => {
             tokio::select! {
                 () = tokio::time::sleep(delay) => next.run(req).await,
