@@ -534,7 +534,7 @@ async fn another_users_credentials_are_exit_5_and_unknown_systems_exit_4() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     let err = text(&out.stderr);
     assert!(
-        err.contains("SYSLIB_UNAUTH Permission denied.") && err.contains("Operation: checkCred"),
+        err.contains("SYSLIB_UNAUTH Permission denied.") && !err.contains("Operation:"),
         "{err}"
     );
     // 404 `SYSAPI_NOSYSTEM`.
@@ -544,9 +544,49 @@ async fn another_users_credentials_are_exit_5_and_unknown_systems_exit_4() {
         .as_str()
         .unwrap_or("")
         .to_owned();
+    // In the user's words: the verb typed, Tapis's key, not its operation name.
     assert!(
-        message.contains("SYSAPI_NOSYSTEM No system found."),
+        message.starts_with("establish nosuch: ")
+            && message.contains("SYSAPI_NOSYSTEM No system found.")
+            && !message.contains("Operation:"),
         "{message}"
+    );
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_what_the_user_typed_and_what_they_meant() {
+    let a = TestAgent::start().await;
+    a.login().await;
+    let (out, _) = cred(&a, &["establish", "stampede3"], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Pasted with a space: the same system.
+    let (out, _) = cred(&a, &["establish", "stampede3 "], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "stampede3: present (cached)\n");
+    // The wrong case: Tapis knows no such system; the one the agent has seen
+    // is suggested.
+    let (out, _) = cred(&a, &["establish", "Stampede3"], None).await;
+    assert_eq!(out.status.code(), Some(4));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("tapis-cred: establish Stampede3: ")
+            && err.contains("SYSAPI_NOSYSTEM")
+            && !err.contains("Operation:")
+            && err.ends_with("  hint: did you mean stampede3?\n"),
+        "{err}"
+    );
+    let (out, _) = cred(&a, &["--json", "check", "stampede"], None).await;
+    assert_eq!(
+        json(&out)["systems"][0]["error"]["hint"],
+        "did you mean stampede3?"
+    );
+    // Nothing close: the general hint stays.
+    let (out, _) = cred(&a, &["establish", "nosuch"], None).await;
+    assert!(
+        !text(&out.stderr).contains("did you mean"),
+        "{}",
+        text(&out.stderr)
     );
     a.shutdown().await;
 }

@@ -135,7 +135,7 @@ pub async fn establish(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpRe
         // keys being bad, so they are never replaced on it.
         e => {
             ctx.cache.remove(user, system);
-            return Err(errors::from_tapis(&format!("check {system}"), &e));
+            return Err(errors::from_tapis(&format!("establish {system}"), &e));
         }
     };
     ctx.cache.remove(user, system);
