@@ -34,7 +34,7 @@ pub fn main() -> ExitCode {
         Some(cli) => cli,
         None => match cli::Cli::try_parse() {
             Ok(cli) => cli,
-            Err(e) => return ExitCode::from(parse_failure(&e, std::env::args_os().skip(1))),
+            Err(e) => return ExitCode::from(parse_failure(e, std::env::args_os().skip(1))),
         },
     };
     let ui = Ui {
@@ -58,8 +58,9 @@ pub fn main() -> ExitCode {
 
 /// Help, version and usage errors. Clap prints its own, except that a usage
 /// error under `--json` becomes a JSON document like every other failure.
-fn parse_failure(e: &clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
+fn parse_failure(e: clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
     use clap::error::ErrorKind as K;
+    let e = closest_first(e);
     let args: Vec<OsString> = args.take_while(|a| a != "--").collect();
     let informational = matches!(
         e.kind(),
@@ -95,4 +96,32 @@ fn parse_failure(e: &clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
         ..Ui::default()
     };
     render::failure(ui, name, &exit::usage(message)).emit()
+}
+
+/// An unknown subcommand's suggestions, closest first (clap ranks by Jaro
+/// similarity, which put `status` before `establish` for `estabish`).
+fn closest_first(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand {
+        return e;
+    }
+    let Some(ContextValue::String(typed)) = e.get(ContextKind::InvalidSubcommand) else {
+        return e;
+    };
+    let command = cli::Cli::command();
+    let ranked: Vec<String> = tapis_agent_proto::suggest::closest(
+        typed,
+        command.get_subcommands().map(clap::Command::get_name),
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    // Nothing close by our measure: clap's own suggestions, if any, stay.
+    if !ranked.is_empty() {
+        e.insert(
+            ContextKind::SuggestedSubcommand,
+            ContextValue::Strings(ranked),
+        );
+    }
+    e
 }
