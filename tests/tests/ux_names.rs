@@ -19,7 +19,15 @@ fn run(program: &str, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn tapis_cred_commands_given_to_tapis_agent_point_at_tapis_cred() {
-    for name in ["login", "status", "token", "establish", "revoke", "check", "logout"] {
+    for name in [
+        "login",
+        "status",
+        "token",
+        "establish",
+        "revoke",
+        "check",
+        "logout",
+    ] {
         let (code, err) = run("tapis-agent", &[name, "stampede3"]);
         assert_eq!(code, 2, "{name}: {err}");
         assert!(
@@ -46,7 +54,8 @@ fn the_list_of_tapis_cred_commands_is_tapis_creds() {
     let help = String::from_utf8_lossy(&out.stdout);
     for name in CRED_COMMANDS {
         assert!(
-            help.lines().any(|l| l.trim_start().starts_with(&format!("{name} "))),
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{name} "))),
             "tapis-cred has no command {name}:\n{help}"
         );
     }
@@ -54,7 +63,11 @@ fn the_list_of_tapis_cred_commands_is_tapis_creds() {
 
 #[test]
 fn typos_suggest_the_closest_command_first() {
-    for (typed, meant) in [("estabish", "establish"), ("stauts", "status"), ("chekc", "check")] {
+    for (typed, meant) in [
+        ("estabish", "establish"),
+        ("stauts", "status"),
+        ("chekc", "check"),
+    ] {
         let (code, err) = run("tapis-cred", &[typed]);
         assert_eq!(code, 2, "{err}");
         let tip = err

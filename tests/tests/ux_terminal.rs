@@ -100,7 +100,7 @@ async fn spinner_and_colour_only_on_a_terminal() {
         .await
         .expect("script runs");
     assert_eq!(code, 0, "{screen}");
-    assert!(screen.contains("establishing 1 system…"), "{screen:?}");
+    assert!(screen.contains("establishing stampede3…"), "{screen:?}");
     let wiped = screen.rfind("\r\x1b[2K").expect("spinner line wiped");
     let answer = screen.find("stampede3: ").expect("answer shown");
     assert!(wiped < answer, "wiped before the answer: {screen:?}");
@@ -173,5 +173,37 @@ async fn a_mistyped_password_is_asked_again_up_to_three_times() {
         .await
         .expect("script runs");
     assert_eq!(code, 0, "{screen}");
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tapis_is_shown_with_how_long_it_has_taken() {
+    if !have_script() {
+        eprintln!("ux_terminal: SKIPPED: `script` (util-linux) is not installed");
+        return;
+    }
+    let agent = TestAgent::start().await;
+    agent.login().await;
+    // Long enough for the second the line waits before it counts.
+    let slow =
+        |operation: &str| Fault::new(operation, FaultKind::Delay(Duration::from_millis(1400)));
+    agent.fake.inject(slow("checkUserCredential"));
+    agent.fake.inject(slow("healthCheck"));
+    let s = agent.socket.clone();
+    let establish = blocking(move || on_terminal(&s, &["establish", "stampede3"], &[]));
+    let s = agent.socket.clone();
+    let doctor = blocking(move || on_terminal(&s, &["doctor"], &[]));
+    let (establish, doctor) = tokio::join!(establish, doctor);
+    let (screen, code) = establish.expect("script runs");
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("establishing stampede3: waiting for Tapis (1 s)"),
+        "{screen:?}"
+    );
+    let (doctor, _) = doctor.expect("script runs");
+    assert!(
+        doctor.contains("doctor: checking Tapis: waiting for Tapis (1 s)"),
+        "{doctor:?}"
+    );
     agent.shutdown().await;
 }

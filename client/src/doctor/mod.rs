@@ -9,6 +9,7 @@ use crate::exit::Failure;
 use crate::exit::SUCCESS;
 use crate::render::{self, Rendered};
 use crate::socket::effective_uid;
+use crate::spinner::{Progress, Spinner};
 use crate::time;
 use crate::ui::Ui;
 use serde::Serialize;
@@ -102,7 +103,7 @@ pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
         }
     };
     checks.push(match agent.as_mut() {
-        Some(a) => tapis_check(a),
+        Some(a) => tapis_check(a, endpoint.ui),
         None => Check::skip("tapis", "the agent is not reachable"),
     });
 
@@ -272,11 +273,21 @@ fn login_check(
     expires
 }
 
-fn tapis_check(agent: &mut Agent) -> Check {
+fn tapis_check(agent: &mut Agent, ui: Ui) -> Check {
     const NAME: &str = "tapis";
     const FIX: &str = "check base_url (tapis-agent config show), the network and any proxy; \
                        the agent's log: journalctl --user -u tapis-agent";
-    match agent.call(&Request::Ping) {
+    let probe = {
+        let _waiting = Spinner::start(
+            ui,
+            Progress {
+                doing: "doctor: checking Tapis".into(),
+                waits_for: "Tapis",
+            },
+        );
+        agent.call(&Request::Ping)
+    };
+    match probe {
         Ok(Response::Pong(Pong {
             url,
             tapis_latency_ms: Some(ms),
