@@ -18,7 +18,7 @@ use tapis_agent_proto::{
 
 /// What to tell the user when an answer does not come in time.
 const TIMEOUT_HINT: &str =
-    "raise --timeout, or look at the agent's log: journalctl --user -u tapis-agent";
+    "raise --timeout, or look at the agent's log (tapis-cred doctor says where it is)";
 
 /// Where the agent is and how long to wait for it: enough to open as many
 /// connections as a command needs.
