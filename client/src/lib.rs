@@ -22,7 +22,7 @@ mod time;
 mod ui;
 mod validate;
 
-use clap::{CommandFactory, Parser};
+use clap::FromArgMatches;
 use std::ffi::OsString;
 use std::process::ExitCode;
 use ui::Ui;
@@ -32,7 +32,10 @@ pub fn main() -> ExitCode {
     // The hot commands skip clap (see `fast`); the rest, and every error, do not.
     let cli = match fast::parse(std::env::args_os().skip(1)) {
         Some(cli) => cli,
-        None => match cli::Cli::try_parse() {
+        None => match cli::command()
+            .try_get_matches()
+            .and_then(|m| cli::Cli::from_arg_matches(&m))
+        {
             Ok(cli) => cli,
             Err(e) => return ExitCode::from(parse_failure(e, std::env::args_os().skip(1))),
         },
@@ -81,7 +84,7 @@ fn parse_failure(e: clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
         .collect::<Vec<_>>()
         .join(" ");
     let message = message.trim_start_matches("error: ");
-    let command = cli::Cli::command();
+    let command = cli::command();
     let name = args
         .iter()
         .find_map(|a| {
@@ -108,7 +111,7 @@ fn closest_first(mut e: clap::Error) -> clap::Error {
     let Some(ContextValue::String(typed)) = e.get(ContextKind::InvalidSubcommand) else {
         return e;
     };
-    let command = cli::Cli::command();
+    let command = cli::command();
     let ranked: Vec<String> = tapis_agent_proto::suggest::closest(
         typed,
         command.get_subcommands().map(clap::Command::get_name),
