@@ -98,7 +98,14 @@ fn parse_failure(e: clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
         json: true,
         ..Ui::default()
     };
-    render::failure(ui, name, &exit::usage(message)).emit()
+    let mut failure = exit::usage(message);
+    if let Some(clap::error::ContextValue::Strings(near)) =
+        e.get(clap::error::ContextKind::SuggestedSubcommand)
+        && let Some(first) = near.first()
+    {
+        failure = failure.with_hint(format!("did you mean {first}?"));
+    }
+    render::failure(ui, name, &failure).emit()
 }
 
 /// An unknown subcommand's suggestions, closest first (clap ranks by Jaro

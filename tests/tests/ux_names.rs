@@ -78,3 +78,14 @@ fn typos_suggest_the_closest_command_first() {
         assert_eq!(first, Some(meant), "{typed}: {tip}");
     }
 }
+
+#[test]
+fn a_typo_under_json_carries_the_suggestion() {
+    let out = Command::new(bin_path("tapis-cred"))
+        .args(["--json", "estabish", "stampede3"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["error"]["hint"], "did you mean establish?", "{doc}");
+}
