@@ -16,7 +16,7 @@ cd "$root"
 echo "--- cargo test --workspace"
 cargo test --workspace
 
-# The fastest tapis-cred is linked statically (README, Install); the suites
+# The fastest tapis-cred is linked statically (docs/development.md); the suites
 # that run the client binary run again with that build. A static glibc build
 # needs an explicit --target, else proc-macro crates cannot be built.
 echo "--- static tapis-cred: the client suites again"

@@ -496,8 +496,9 @@ fn login_without_any_source_exits_3() {
     assert_eq!(s.code, 3);
     assert_eq!(
         s.stderr,
-        "tapis-cred: login: no password source: stdin is not a terminal\n  hint: use \
-         --password-stdin, --password-file PATH or --import-token-file\n"
+        "tapis-cred: login: no password source: stdin is not a terminal\n  hint: in Python \
+         or a notebook: tapis_agent.login(); in a script: tapis-cred login --username U \
+         --password-stdin (or --password-file PATH); in a browser: tapis-cred login --device\n"
     );
     let s: Seen = run(agent.path(), &["login", "--password-stdin"], Some("pw\n")).into();
     assert_eq!(s.code, 2, "no username and no terminal to ask on");

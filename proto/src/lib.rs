@@ -2,13 +2,15 @@
 //!
 //! This crate holds data and the codec only: the [`Request`] and [`Response`]
 //! enums, the error kinds that map to the client's exit codes, and the framing
-//! (`u32` big-endian length followed by a bincode body). It contains no I/O
+//! (`u32` big-endian length followed by a bincode body), and [`suggest`], the
+//! one rule both programs use to say "did you mean". It contains no I/O
 //! policy: timeouts, retries and connection handling live in the binaries.
 
 mod codec;
 mod error;
 mod message;
 mod secret;
+pub mod suggest;
 
 pub use codec::{
     CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, read_answer, read_frame,

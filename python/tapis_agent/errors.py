@@ -94,6 +94,14 @@ class AgentBusy(TapisAgentError):
     kind = "busy"
 
 
+class WrongPassword(NotLoggedIn):
+    """Tapis refused the username or password (exit code 10); a login held
+    before stays active."""
+
+    exit_code = 10
+    kind = "wrong_password"
+
+
 _BY_KIND: dict[str, type[TapisAgentError]] = {
     cls.kind: cls
     for cls in (
@@ -104,6 +112,7 @@ _BY_KIND: dict[str, type[TapisAgentError]] = {
         AgentUnreachable,
         TapisUnavailable,
         AgentBusy,
+        WrongPassword,
     )
 }
 _BY_CODE: dict[int, type[TapisAgentError]] = {cls.exit_code: cls for cls in _BY_KIND.values()}

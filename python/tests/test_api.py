@@ -194,6 +194,7 @@ def test_error_documents_are_parsed_defensively() -> None:
         "agent_unreachable": (tapis_agent.AgentUnreachable, 7),
         "tapis_unavailable": (tapis_agent.TapisUnavailable, 8),
         "busy": (tapis_agent.AgentBusy, 9),
+        "wrong_password": (errors.WrongPassword, 10),
     }
     for kind, (cls, code) in kinds.items():
         e = errors.from_document({"kind": kind, "code": code, "message": "m", "hint": None})

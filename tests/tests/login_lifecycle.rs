@@ -150,7 +150,7 @@ async fn revoked_refresh_token_means_login_required_and_the_agent_lives_on() {
     a.fake.revoke_all_refresh_tokens();
     // Let the access token run out; the refresh is refused.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     let e = loop {
         let Response::Error(e) = token(&a, 1).await else {
             panic!("token despite revocation")
@@ -159,7 +159,7 @@ async fn revoked_refresh_token_means_login_required_and_the_agent_lives_on() {
             break e;
         }
         assert!(e.message.contains("the login is kept"), "{e:?}");
-        assert!(std::time::Instant::now() < deadline, "{e:?}");
+        assert!(Instant::now() < deadline, "{e:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(e.kind, ErrorKind::LoginRequired);

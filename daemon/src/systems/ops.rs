@@ -146,7 +146,7 @@ pub async fn establish(ctx: &Ctx, user: &str, system: &str, fresh: bool) -> OpRe
         // Anything else is reported as it is: CredUnverified (an incomplete
         // credential, a kind Tapis cannot validate) says nothing about the
         // keys being bad, so they are never replaced on it.
-        e => return Err(kept(ctx, user, system, &format!("check {system}"), &e)),
+        e => return Err(kept(ctx, user, system, &format!("establish {system}"), &e)),
     };
     ctx.cache.remove(user, system);
     let noted = ctx.progress.note(user, system, "looking up the system");

@@ -121,6 +121,11 @@ impl TapisClient {
         &self.base
     }
 
+    /// The retry settings, for callers that retry on their own terms.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -293,6 +293,14 @@ mod tests {
                 },
             ),
             (
+                r#"{"status":400,"message":"Failure to parse access token response; please try again later."}"#,
+                FaultKind::Answer {
+                    status: 400,
+                    message: "Failure to parse access token response; please try again later."
+                        .into(),
+                },
+            ),
+            (
                 r#"{"delay_ms":2000}"#,
                 FaultKind::Delay(Duration::from_secs(2)),
             ),
