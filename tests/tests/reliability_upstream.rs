@@ -140,7 +140,7 @@ async fn each_persistent_fault_is_exit_8_naming_system_and_cause_in_bounded_time
         assert_eq!(e.kind, ErrorKind::TapisUnavailable, "{name}: {e:?}");
         assert_eq!(e.kind.exit_code(), 8);
         assert!(
-            e.message.contains(&format!("check {name}:")),
+            e.message.contains(&format!("establish {name}:")),
             "names the system: {}",
             e.message
         );
