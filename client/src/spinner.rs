@@ -34,7 +34,7 @@ impl Progress {
         if waited < PATIENCE {
             format!("{}…", self.doing)
         } else if let Some(note) = note() {
-            note
+            format!("{note} ({} s)", waited.as_secs())
         } else {
             format!(
                 "{}: waiting for {} ({} s)",
@@ -74,6 +74,8 @@ impl Spinner {
     /// Starts a spinner for `progress`, unless the output is for a script
     /// (`--json`, `-q`) or stderr is not a terminal.
     pub fn start(ui: Ui, progress: Progress) -> Self {
+        // Notes of an earlier request say nothing about this one.
+        self::progress(&[]);
         let idle = Self {
             stop: None,
             thread: None,

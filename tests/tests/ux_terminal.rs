@@ -196,8 +196,11 @@ async fn a_slow_tapis_is_shown_with_how_long_it_has_taken() {
     let (establish, doctor) = tokio::join!(establish, doctor);
     let (screen, code) = establish.expect("script runs");
     assert_eq!(code, 0, "{screen}");
+    // What the agent says it waits for, with how long the client has waited.
     assert!(
-        screen.contains("establishing stampede3: waiting for Tapis (1 s)"),
+        screen.contains(
+            "stampede3: Tapis is checking the credentials; it connects to the host (1 s)"
+        ),
         "{screen:?}"
     );
     let (doctor, _) = doctor.expect("script runs");

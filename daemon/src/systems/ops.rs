@@ -117,7 +117,7 @@ async fn look<'a>(
     let _noted = ctx.progress.note(
         user,
         system,
-        "Tapis is checking the credentials (it connects to the host)",
+        "Tapis is checking the credentials; it connects to the host",
     );
     match s
         .run(|t| async move { ctx.tapis.check(&t, system, user).await })
@@ -203,7 +203,7 @@ async fn create(s: &mut Session<'_>, user: &str, system: &str) -> Result<(), Err
         let noted = ctx.progress.note(
             user,
             system,
-            "Tapis is creating TMS keys (it connects to the host to verify them)",
+            "Tapis is creating TMS keys; it connects to the host to verify them",
         );
         let created = s
             .run(|t| async move { ctx.tapis.create_tms(&t, system, user).await })

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
 /// The notes of the operations running now, by (user, system).
 #[derive(Debug, Default)]
@@ -15,7 +14,6 @@ pub struct Board {
 #[derive(Debug, Clone)]
 struct Note {
     what: String,
-    since: Instant,
     /// Tells this note from a later one of the same operation.
     id: u64,
 }
@@ -28,7 +26,6 @@ impl Board {
         let id = rand::random();
         let note = Note {
             what: what.into(),
-            since: Instant::now(),
             id,
         };
         self.lock().insert(key.clone(), note);
@@ -43,20 +40,15 @@ impl Board {
         self.notes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One line per system of `systems` with a note:
-    /// `stampede3: checking credentials (Tapis connects to the host): 31 s`.
+    /// One line per system of `systems` with a note (the client says how
+    /// long it has waited):
+    /// `stampede3: Tapis is checking the credentials; it connects to the host`.
     pub fn describe(&self, systems: &[String]) -> Vec<String> {
         let notes = self.lock();
         let mut lines: Vec<String> = notes
             .iter()
             .filter(|((_, system), _)| systems.contains(system))
-            .map(|((_, system), note)| {
-                format!(
-                    "{system}: {}: {} s",
-                    note.what,
-                    note.since.elapsed().as_secs()
-                )
-            })
+            .map(|((_, system), note)| format!("{system}: {}", note.what))
             .collect();
         lines.sort();
         lines
@@ -91,16 +83,13 @@ mod tests {
         {
             let _n = board.note("u", "ls6", "creating TMS keys");
             let _m = board.note("u", "stampede3", "elsewhere");
-            assert_eq!(
-                board.describe(&systems),
-                vec!["ls6: creating TMS keys: 0 s"]
-            );
+            assert_eq!(board.describe(&systems), vec!["ls6: creating TMS keys"]);
         }
         assert!(board.describe(&systems).is_empty());
         // A later note outlives the guard of the one it replaced.
         let first = board.note("u", "ls6", "checking");
         let _second = board.note("u", "ls6", "creating");
         drop(first);
-        assert_eq!(board.describe(&systems), vec!["ls6: creating: 0 s"]);
+        assert_eq!(board.describe(&systems), vec!["ls6: creating"]);
     }
 }
