@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
-from tapipy.errors import UnauthorizedError
+from tapipy.errors import InternalServerError, NotFoundError, UnauthorizedError
 from tapipy.tapis import Tapis
 
 import tapis_agent
+from tapis_agent import _cred
 
-from harness import USER, AgentProcess, Fake
+from harness import USER, WAIT, AgentProcess, Fake, Sandbox
 
 #: How long the client keeps calling with 3 s tokens.
 CALLING_SECS = 30.0
@@ -62,23 +66,99 @@ def test_requests_carry_the_agents_token_and_cost_no_ipc(logged_in: AgentProcess
 # The live services record revocations without enforcing them; the fake's
 # strict mode makes a revoked token one the JWT filter refuses.
 @pytest.mark.fake_args("--enforce-revocation")
-def test_a_token_the_jwt_filter_refuses_is_not_reused(logged_in: AgentProcess, fake: Fake) -> None:
+def test_a_token_the_jwt_filter_refuses_is_replaced_and_the_call_sent_again(
+    logged_in: AgentProcess, fake: Fake
+) -> None:
     t = client(fake.base_url)
     keeper = t.tapis_agent_keeper
-    # A 401 of the service (not of the JWT filter) keeps the token.
+    # A 401 of the service (not of the JWT filter) keeps the token and is raised.
     fake.call("POST", "/_fake/faults", {"operation": "getSystem", "kind": {"status": 401}, "times": 1})
     with pytest.raises(UnauthorizedError):
         t.systems.getSystem(systemId="ls6")
-    before = keeper.fetches
+    before, old = keeper.fetches, t.get_access_jwt()
     t.systems.getSystem(systemId="ls6")
     assert keeper.fetches == before
-    # The filter's plain-text TAPIS_SECURITY_JWT_REVOKED: asked again next time.
-    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": t.get_access_jwt()})
-    with pytest.raises(UnauthorizedError):
-        t.systems.getSystem(systemId="ls6")
-    with pytest.raises(UnauthorizedError):
-        t.systems.getSystem(systemId="ls6")
+    # The filter's plain-text TAPIS_SECURITY_JWT_REVOKED: another token, one retry.
+    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": old})
+    fake.call("DELETE", "/_fake/stats")
+    assert t.systems.getSystem(systemId="ls6").id == "ls6"
+    stats = fake.stats()
+    assert (stats["calls"]["getSystem"], stats["rejected_token"]) == (2, 1), stats
     assert keeper.fetches == before + 1
+    assert t.get_access_jwt() != old and tapis_agent.token().access_token == t.get_access_jwt()
+    # The next calls use the new token: no more refusals, no more asking.
+    t.systems.getSystem(systemId="ls6")
+    assert fake.stats()["rejected_token"] == 1 and keeper.fetches == before + 1
+
+
+@pytest.mark.fake_args("--proxy-revocation")
+def test_the_proxys_token_is_revoked_500_is_a_token_problem_not_an_outage(
+    logged_in: AgentProcess, fake: Fake, tmp_path: Path
+) -> None:
+    t = client(fake.base_url)
+    old = t.get_access_jwt()
+    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": old})
+    fake.call("DELETE", "/_fake/stats")
+    assert t.systems.getSystem(systemId="frontera").id == "frontera"
+    assert fake.stats()["calls"]["getSystem"] == 2
+    # Uploads too (they skip tapipy's hooks).
+    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": t.get_access_jwt()})
+    source = tmp_path / "input.tcl"
+    source.write_text("puts hello\n")
+    t.upload(str(source), "stampede3", "work/input.tcl")
+    assert fake.stats()["calls"]["insert"] == 2
+    assert t.get_access_jwt() == tapis_agent.token().access_token != old
+
+
+@pytest.mark.fake_args("--proxy-revocation")
+def test_a_refused_token_the_agent_cannot_replace_is_sent_once(
+    agent: AgentProcess, fake: Fake, sandbox: Sandbox
+) -> None:
+    # A login without a refresh token: the agent has nothing better to give.
+    minted = fake.call("POST", "/_fake/tokens", {"username": USER, "ttl_secs": 600})["access_token"]
+    token_file = sandbox.dir / "tokens.json"
+    token_file.write_text(json.dumps({"access_token": minted, "expires_at": "2099-01-01T00:00:00+00:00"}))
+    done = subprocess.run(
+        [_cred.find_cred(), "login", "--import-token-file", str(token_file)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    t = client(fake.base_url)
+    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": minted})
+    fake.call("DELETE", "/_fake/stats")
+    with pytest.raises(InternalServerError) as caught:
+        t.systems.getSystem(systemId="ls6")
+    assert caught.value.message == "Token is revoked."
+    assert fake.stats()["calls"]["getSystem"] == 1
+
+
+@pytest.mark.fake_args("--token-ttl", "2")
+def test_upload_after_the_token_expired_carries_a_fresh_one(
+    logged_in: AgentProcess, fake: Fake, tmp_path: Path
+) -> None:
+    t = client(fake.base_url)
+    held = t.get_access_jwt()
+    # Idle until the token the client holds has expired (2 s tokens).
+    deadline = time.monotonic() + WAIT
+    while t.access_token.expires_in().total_seconds() > -0.2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert t.access_token.expires_in().total_seconds() < 0
+    source = tmp_path / "model.tcl"
+    source.write_text("model basic -ndm 2\n")
+    fake.call("DELETE", "/_fake/stats")
+    result = t.upload(str(source), "stampede3", "work/model.tcl")
+    assert result is not None
+    stats = fake.stats()
+    # Sent once, with a valid token: nothing expired or refused on the way.
+    assert stats["calls"]["insert"] == 1
+    assert (stats["expired_token"], stats["rejected_token"]) == (0, 0), stats
+    assert t.get_access_jwt() != held
+    # tapipy's own errors still come through: an unknown system is a 404.
+    with pytest.raises(NotFoundError):
+        t.upload(str(source), "no-such-system", "x")
 
 
 def test_base_url_of_the_agent_when_none_given(logged_in: AgentProcess, fake: Fake) -> None:

@@ -8,7 +8,8 @@ use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
-/// Serve a fake Tapis v3 (Authenticator, Tenants, Systems credentials) on loopback.
+/// Serve a fake Tapis v3 (Authenticator, Tenants, Systems credentials, Files
+/// upload) on loopback.
 ///
 /// The first line on stdout is `listening on http://ADDR`; point clients at that
 /// URL (tapis-agent `--base-url`, or tapipy `Tapis(base_url=...)`). Runs until
@@ -50,6 +51,11 @@ struct Args {
     /// revocations up).
     #[arg(long)]
     enforce_revocation: bool,
+
+    /// Answer revoked tokens as production's proxy does: 500 "Token is
+    /// revoked." in front of every service.
+    #[arg(long)]
+    proxy_revocation: bool,
 
     /// Log to stderr: -v injected faults, -vv every request.
     #[arg(short, long, action = ArgAction::Count)]
@@ -125,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         extra_tms_systems: args.extra_tms_systems,
         rotate_refresh_tokens: args.rotate_refresh_tokens,
         enforce_revocation: args.enforce_revocation,
+        proxy_revocation: args.proxy_revocation,
         ..defaults
     };
     // Signal handlers go in before the readiness line, so a SIGTERM sent right after

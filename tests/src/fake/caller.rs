@@ -7,9 +7,11 @@
 //!   errors are tapisservice errors: 400 with a JSON envelope.
 //!
 //! Neither looks revocations up; the fake refuses revoked tokens only with
-//! `enforce_revocation`.
+//! `enforce_revocation` (in the filter) or `proxy_revocation` (in front of it,
+//! as tapis-deployer's proxy does: see `FakeConfig::proxy_revocation`).
 
 use axum::{
+    Json,
     extract::FromRequestParts,
     http::{HeaderMap, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
@@ -17,10 +19,11 @@ use axum::{
 
 use super::{
     FakeControl,
-    envelope::ApiError,
+    envelope::{ApiError, VERSION},
     jwt::{Claims, TokenType, VerifyError, now},
     state::Shared,
 };
+use serde_json::json;
 
 /// The user a valid access token speaks for.
 #[derive(Debug, Clone)]
@@ -37,6 +40,8 @@ pub(crate) enum TokenRejection {
     Expired(Box<Claims>),
     /// Fake only (`enforce_revocation`): no Tapis service answers this.
     Revoked,
+    /// `proxy_revocation`: the proxy's 500 before any service sees the call.
+    ProxyRevoked,
     NotAccess(&'static str),
 }
 
@@ -71,6 +76,7 @@ impl TokenRejection {
                 "TAPIS_SECURITY_JWT_REVOKED The JWT has been revoked (fake Tapis, enforce_revocation)."
                     .into()
             }
+            TokenRejection::ProxyRevoked => "Token is revoked.".into(),
             TokenRejection::NotAccess(kind) => {
                 format!("TAPIS_SECURITY_JWT_INVALID_CLAIM Invalid JWT claim tapis/token_type = {kind}")
             }
@@ -101,6 +107,16 @@ const NOT_A_JWT: &str = "JWT strings must contain exactly 2 period characters.";
 
 impl IntoResponse for TokenRejection {
     fn into_response(self) -> Response {
+        if let TokenRejection::ProxyRevoked = self {
+            // tapis-deployer nginx/token-revoked.json, served by `error_page 500`.
+            let body = json!({
+                "status": "error",
+                "message": "Token is revoked.",
+                "version": VERSION,
+                "result": null,
+            });
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+        }
         (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -126,7 +142,7 @@ impl FromRequestParts<FakeControl> for Caller {
 pub(crate) struct AuthnCaller(pub(crate) Caller);
 
 impl FromRequestParts<FakeControl> for AuthnCaller {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -134,7 +150,10 @@ impl FromRequestParts<FakeControl> for AuthnCaller {
     ) -> Result<Self, Self::Rejection> {
         counted(authenticate(parts, &fake.shared), &fake.shared)
             .map(AuthnCaller)
-            .map_err(|r| ApiError::bad_request(r.authn_message()))
+            .map_err(|r| match r {
+                TokenRejection::ProxyRevoked => r.into_response(),
+                r => ApiError::bad_request(r.authn_message()).into_response(),
+            })
     }
 }
 
@@ -158,6 +177,12 @@ fn authenticate(parts: &Parts, shared: &Shared) -> Result<Caller, TokenRejection
         .ok_or_else(|| TokenRejection::Missing(parts.method.clone()))?;
     if token.split('.').count() != 3 {
         return Err(TokenRejection::Parse(NOT_A_JWT.into()));
+    }
+    if shared.proxy_revocation
+        && let Ok(claims) = shared.signer.verify_signature(token)
+        && shared.lock().revoked.contains(&claims.jti)
+    {
+        return Err(TokenRejection::ProxyRevoked);
     }
     let claims = shared.signer.verify(token).map_err(|e| match e {
         VerifyError::Parse(why) => TokenRejection::Parse(why),

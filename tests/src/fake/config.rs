@@ -47,6 +47,15 @@ pub struct FakeConfig {
     /// tapisservice/auth.py, `validate_token`), so by default a revoked token
     /// keeps working until it expires.
     pub enforce_revocation: bool,
+    /// A condition of production, not of the services: a request carrying a
+    /// revoked token is answered as tapis-deployer's proxy answers it, 500
+    /// `{"status": "error", "message": "Token is revoked.", ...}`
+    /// (playbooks/roles/proxy/templates/kube/nginx/locations/systems.conf,
+    /// files.conf, authenticator.conf: `auth_request /_auth` (the site-router's
+    /// token check, site-router-token-check.conf) and `error_page 500
+    /// /token-revoked.json`; the body is nginx/token-revoked.json). Checked
+    /// before the service's own JWT filter, as the proxy is in front of it.
+    pub proxy_revocation: bool,
 }
 
 impl Default for FakeConfig {
@@ -69,6 +78,7 @@ impl Default for FakeConfig {
             allow_cross_user: false,
             rotate_refresh_tokens: false,
             enforce_revocation: false,
+            proxy_revocation: false,
         }
     }
 }
@@ -103,6 +113,7 @@ impl fmt::Debug for FakeConfig {
             .field("allow_cross_user", &self.allow_cross_user)
             .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
             .field("enforce_revocation", &self.enforce_revocation)
+            .field("proxy_revocation", &self.proxy_revocation)
             .finish()
     }
 }

@@ -113,7 +113,8 @@ pub(crate) struct Inner {
     /// `jti`s of refresh tokens that may still be used (rotation, an enforced
     /// revocation and the `revoke_all_refresh_tokens` fixture remove them).
     pub(crate) live_refresh: HashSet<String>,
-    /// `jti`s of revoked tokens (refused only with `enforce_revocation`).
+    /// `jti`s of revoked tokens (refused only with `enforce_revocation` or
+    /// `proxy_revocation`).
     pub(crate) revoked: HashSet<String>,
     pub(crate) faults: FaultQueue,
     pub(crate) stats: Stats,
@@ -129,6 +130,7 @@ pub(crate) struct Shared {
     pub(crate) allow_cross_user: bool,
     pub(crate) rotate_refresh_tokens: bool,
     pub(crate) enforce_revocation: bool,
+    pub(crate) proxy_revocation: bool,
     pub(crate) users: HashMap<String, String>,
     pub(crate) systems: HashMap<String, FakeSystem>,
     pub(crate) signer: Signer,
@@ -152,6 +154,7 @@ impl Shared {
             allow_cross_user: config.allow_cross_user,
             rotate_refresh_tokens: config.rotate_refresh_tokens,
             enforce_revocation: config.enforce_revocation,
+            proxy_revocation: config.proxy_revocation,
             users: config.users.iter().cloned().collect(),
             systems: config
                 .all_systems()
