@@ -80,6 +80,8 @@ class TokenKeeper:
         self._lifetime = 0
         #: How many times the agent was asked (tests, benchmarks).
         self.fetches = 0
+        #: The user the tokens are for.
+        self.username: str | None = None
 
     def get(self) -> str:
         """A token valid for at least the margin; asks the agent only near expiry."""
@@ -128,6 +130,7 @@ class TokenKeeper:
     def _store(self, doc: Any) -> str:
         """Keeps the agent's answer ``doc``; the caller holds the lock."""
         self.fetches += 1
+        self.username = doc.get("username") or self.username
         token = doc["access_token"]
         expires = doc.get("expires_at_unix")
         if not isinstance(expires, int) or isinstance(expires, bool):
@@ -186,6 +189,10 @@ def on_tapis_client_instantiation(t: Any, **kwargs: Any) -> None:
     keeper = TokenKeeper(agent)
     _set_client_token(t, keeper.get())
     t.tapis_agent_keeper = keeper
+    # tapipy sets it only from a username given; tools read it (dapi's TMS
+    # setup, its MyData paths).
+    if not getattr(t, "username", None):
+        t.username = keeper.username
 
     def fresh(token: str | None = None) -> str:
         """``token`` (default: the keeper's), also in ``t.access_token``."""
