@@ -202,9 +202,11 @@ def on_tapis_client_instantiation(t: Any, **kwargs: Any) -> None:
         return token
 
     def pre_request(op: Any, request: Any, **_: Any) -> None:
-        token = fresh()
+        # tapipy wrote t.access_token into the header: when that is the
+        # current token, so is t.access_token.
+        token = keeper.get()
         if token != request.headers.get("X-Tapis-Token"):
-            request.headers["X-Tapis-Token"] = token
+            request.headers["X-Tapis-Token"] = fresh(token)
 
     t.plugin_on_call_pre_request_callables.append(pre_request)
     session = getattr(t, "requests_session", None)
@@ -225,9 +227,9 @@ def _sending(send: Callable[..., Any], keeper: TokenKeeper, fresh: Callable[...,
         sent = request.headers.get("X-Tapis-Token")
         if sent is None:
             return send(request, **kwargs)
-        token = fresh()
+        token = keeper.get()
         if token != sent:
-            request.headers["X-Tapis-Token"] = token
+            request.headers["X-Tapis-Token"] = fresh(token)
         response = send(request, **kwargs)
         if not refused_token(response) or hasattr(request.body, "read"):
             return response
