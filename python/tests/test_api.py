@@ -26,7 +26,7 @@ def test_not_logged_in_is_a_typed_error(agent: AgentProcess) -> None:
     assert e.exit_code == 3 and e.kind == "login_required"
     assert "not logged in" in e.message
     # The hint is a step a Python caller can take, not a shell command.
-    assert e.hint == "log in: tapis_agent.login()"
+    assert e.hint and "tapis_agent.login()" in e.hint and "tapis-cred login" not in e.hint, e.hint
     assert isinstance(e, tapis_agent.TapisAgentError)
     assert tapis_agent.status().login.state == "logged_out"
 
@@ -187,6 +187,18 @@ def test_agent_object_names_socket_and_timeout(agent: AgentProcess, monkeypatch:
     a = tapis_agent.Agent(socket=str(agent.socket), timeout=5)
     assert a.status().agent.pid == agent.proc.pid
     assert "socket=" in repr(a)
+
+
+def test_hints_name_python_steps() -> None:
+    doc = {"kind": "login_required", "code": 3, "message": "not logged in", "hint": "run: tapis-cred login"}
+    assert errors.from_document(doc).hint == "log in: tapis_agent.login()"
+    hint = "to replace the stored credentials: tapis-cred revoke SYSTEM, then tapis-cred establish SYSTEM"
+    assert errors.python_hint(hint) == (
+        'to replace the stored credentials: tapis_agent.revoke("SYSTEM"), then tapis_agent.establish("SYSTEM")'
+    )
+    # Steps with no Python equivalent stay: they run from a notebook with "!".
+    for kept in ("start again: tapis-cred login --device", "tapis-cred doctor checks the agent"):
+        assert errors.python_hint(kept) == kept
 
 
 def test_error_documents_are_parsed_defensively() -> None:
