@@ -24,6 +24,7 @@ Needs tapipy 1.2 or later (the first with plugins).
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import threading
@@ -180,6 +181,52 @@ def _set_client_token(t: Any, token: str) -> None:
         t.access_token = token
 
 
+#: Per tapipy class, its subclass whose ``access_token`` is always current.
+_CURRENT_CLASSES: dict[type, type] = {}
+
+
+def _keep_access_token_current(t: Any) -> None:
+    """Makes ``t.access_token`` current whenever it is read, not only at the
+    client's requests: code that takes the token from the client for its own
+    calls (dapi's ``projects`` and ``publications`` call DesignSafe's API with
+    ``t.access_token.access_token``) gets a valid one after any idle time.
+
+    ``t`` becomes an instance of a subclass of its class (``isinstance``
+    holds) with ``access_token`` as a property over the instance's own value.
+    Where the class cannot be changed, ``t.access_token`` still follows every
+    request."""
+    base = type(t)
+    current = _CURRENT_CLASSES.get(base)
+    if current is None:
+
+        def read(self: Any) -> Any:
+            held = self.__dict__.get("access_token")
+            keeper = self.__dict__.get("tapis_agent_keeper")
+            if keeper is None:
+                return held
+            token = keeper.get()
+            if getattr(held, "access_token", held) != token:
+                _set_client_token(self, token)
+                held = self.__dict__.get("access_token")
+            return held
+
+        def write(self: Any, value: Any) -> None:
+            self.__dict__["access_token"] = value
+
+        current = type(
+            base.__name__,
+            (base,),
+            {
+                "__module__": base.__module__,
+                "__qualname__": base.__qualname__,
+                "access_token": property(read, write, doc="The agent's current token (tapis_agent.tapipy)."),
+            },
+        )
+        _CURRENT_CLASSES[base] = current
+    with contextlib.suppress(TypeError):
+        t.__class__ = current
+
+
 def on_tapis_client_instantiation(t: Any, **kwargs: Any) -> None:
     """tapipy's hook, called at the end of ``Tapis.__init__``."""
     agent = kwargs.get("tapis_agent")
@@ -189,6 +236,7 @@ def on_tapis_client_instantiation(t: Any, **kwargs: Any) -> None:
     keeper = TokenKeeper(agent)
     _set_client_token(t, keeper.get())
     t.tapis_agent_keeper = keeper
+    _keep_access_token_current(t)
     # tapipy sets it only from a username given; tools read it (dapi's TMS
     # setup, its MyData paths).
     if not getattr(t, "username", None):

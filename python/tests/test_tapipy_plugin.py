@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tapipy.errors import InternalServerError, NotFoundError, UnauthorizedError
@@ -24,6 +26,14 @@ MAX_CALLS = 100_000
 
 def client(base_url: str | None) -> Tapis:
     return Tapis(base_url=base_url, plugins=["tapis_agent.tapipy"])
+
+
+def idle_until_expired(token: Any) -> None:
+    """Sleeps (short tokens only) until ``token`` (tapipy's form) has expired."""
+    deadline = time.monotonic() + WAIT
+    while datetime.now(timezone.utc) < token.expires_at + timedelta(seconds=0.2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert token.expires_in().total_seconds() < 0
 
 
 @pytest.mark.fake_args("--token-ttl", "3")
@@ -141,11 +151,7 @@ def test_upload_after_the_token_expired_carries_a_fresh_one(
 ) -> None:
     t = client(fake.base_url)
     held = t.get_access_jwt()
-    # Idle until the token the client holds has expired (2 s tokens).
-    deadline = time.monotonic() + WAIT
-    while t.access_token.expires_in().total_seconds() > -0.2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert t.access_token.expires_in().total_seconds() < 0
+    idle_until_expired(t.access_token)
     source = tmp_path / "model.tcl"
     source.write_text("model basic -ndm 2\n")
     fake.call("DELETE", "/_fake/stats")
@@ -159,6 +165,28 @@ def test_upload_after_the_token_expired_carries_a_fresh_one(
     # tapipy's own errors still come through: an unknown system is a 404.
     with pytest.raises(NotFoundError):
         t.upload(str(source), "no-such-system", "x")
+
+
+@pytest.mark.fake_args("--token-ttl", "2")
+def test_the_token_read_from_the_client_is_current_after_idle_time(logged_in: AgentProcess, fake: Fake) -> None:
+    import requests
+
+    t = client(fake.base_url)
+    held = t.access_token
+    idle_until_expired(held)
+    # Code that takes the token for its own calls (dapi's projects and
+    # publications do) gets a valid one, with no Tapis call by the client.
+    fake.call("DELETE", "/_fake/stats")
+    token = t.access_token
+    assert token.access_token != held.access_token
+    assert token.expires_in().total_seconds() > 0 and token.claims["tapis/username"] == USER
+    answer = requests.get(
+        f"{fake.base_url}/v3/systems/ls6", headers={"X-Tapis-Token": token.access_token}, timeout=WAIT
+    )
+    assert answer.status_code == 200, answer.text
+    assert fake.stats()["expired_token"] == 0
+    # Still a tapipy client to anyone who checks.
+    assert isinstance(t, Tapis) and type(t).__name__ == "Tapis"
 
 
 def test_base_url_of_the_agent_when_none_given(logged_in: AgentProcess, fake: Fake) -> None:
