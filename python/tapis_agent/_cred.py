@@ -8,6 +8,7 @@ fresh container works without any setup.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -89,7 +90,8 @@ def run(
         argv += ["--profile", profile]
     argv += args
     command = args[0]
-    what = " ".join(a for a in args if not a.startswith("-") and a != "--password-stdin")
+    # What the wait is for: the command and its systems, not option values.
+    what = " ".join(itertools.takewhile(lambda a: not a.startswith("-"), args))
     try:
         proc = subprocess.Popen(
             argv,

@@ -128,8 +128,10 @@ def connect_tapis(
 
 
 def _agent_for(tapis: Any) -> Agent:
-    """The agent, checked against the client's Tapis."""
-    agent = Agent()
+    """The agent, checked against the client's Tapis. A wait over a second
+    is printed (``establish stampede3: waiting for the agent for 4 s``), so a
+    notebook cell never sits silent."""
+    agent = Agent(progress=lambda line: print(f" {line}"))
     same_tapis(agent, getattr(tapis, "base_url", None))
     return agent
 

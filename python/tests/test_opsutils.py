@@ -65,6 +65,18 @@ def test_the_seed_notebook(logged_in: AgentProcess, fake: Fake, capsys: pytest.C
     assert sorted(c["system"] for c in stored if c["user"] == USER) == ["frontera", "stampede3"], stored
 
 
+def test_a_slow_establish_says_what_it_waits_for(
+    logged_in: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = connect_tapis(base_url=fake.base_url)
+    fake.call("POST", "/_fake/faults", {"operation": "checkUserCredential", "kind": {"delay_ms": 1500}, "times": 1})
+    capsys.readouterr()
+    establish_tms_credentials(t, "ls6", USER)
+    out = capsys.readouterr().out.splitlines()
+    assert out[3] == " establish ls6: waiting for the agent for 1 s", out
+    assert out[-1] == "-- CREDENTIALS ESTABLISHED SUCCESSFULLY!!! --"
+
+
 def test_a_pki_system_is_never_established(
     logged_in: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str]
 ) -> None:
