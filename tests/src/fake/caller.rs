@@ -15,6 +15,7 @@
 //! that only with `enforce_revocation`.
 
 use axum::{
+    Json,
     extract::FromRequestParts,
     http::{HeaderMap, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
@@ -22,10 +23,11 @@ use axum::{
 
 use super::{
     FakeControl,
-    envelope::ApiError,
+    envelope::{ApiError, VERSION},
     jwt::{Claims, TokenType, VerifyError, now},
     state::Shared,
 };
+use serde_json::json;
 
 /// The user a valid access token speaks for.
 #[derive(Debug, Clone)]
@@ -112,10 +114,10 @@ const TOKEN_REVOKED: &str = "Token is revoked.";
 fn proxy_revoked() -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(serde_json::json!({
+        Json(json!({
             "status": "error",
             "message": TOKEN_REVOKED,
-            "version": "1.8.0",
+            "version": VERSION,
             "result": null,
         })),
     )
@@ -188,6 +190,13 @@ fn authenticate(parts: &Parts, shared: &Shared) -> Result<Caller, TokenRejection
     if token.split('.').count() != 3 {
         return Err(TokenRejection::Parse(NOT_A_JWT.into()));
     }
+    // The proxy asks before any service sees the call, expired or not.
+    if shared.enforce_revocation
+        && let Ok(claims) = shared.signer.verify_signature(token)
+        && shared.lock().revoked.contains(&claims.jti)
+    {
+        return Err(TokenRejection::Revoked);
+    }
     let claims = shared.signer.verify(token).map_err(|e| match e {
         VerifyError::Parse(why) => TokenRejection::Parse(why),
         VerifyError::Expired { .. } => match shared.signer.verify_signature(token) {
@@ -198,9 +207,6 @@ fn authenticate(parts: &Parts, shared: &Shared) -> Result<Caller, TokenRejection
     })?;
     if claims.token_type != TokenType::Access {
         return Err(TokenRejection::NotAccess("refresh"));
-    }
-    if shared.enforce_revocation && shared.lock().revoked.contains(&claims.jti) {
-        return Err(TokenRejection::Revoked);
     }
     Ok(Caller {
         username: claims.username().to_owned(),

@@ -65,7 +65,7 @@ async fn add_fault(State(fake): State<FakeControl>, body: Bytes) -> Result<Statu
                  with KIND one of {{\"status\": 503}}, {{\"status\": 429, \"retry_after\": 1}}, \
                  {{\"status\": 400, \"message\": TEXT}}, \
                  {{\"delay_ms\": 2000}}, {{\"slow_drip_ms\": 50}}, \"drop\", \"reset_mid_body\", \
-                 \"html_502\", \"truncated_json\", \"hang\", \"slow_drip\", \"non_json\""
+                 \"html_502\", \"truncated_json\", \"hang\", \"slow_drip\", \"non_json\", \"jwt_refused\""
             ),
         )
     })?;

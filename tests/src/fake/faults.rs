@@ -6,7 +6,7 @@
 //! `{"status": 400, "message": "..."}` (an answer of the service itself, see
 //! [`FaultKind::tokens_api_failure`]), `{"delay_ms": 2000}`, `{"slow_drip_ms": 50}`, or one of the strings `"drop"`,
 //! `"reset_mid_body"`, `"html_502"`, `"truncated_json"`, `"hang"`, `"slow_drip"`,
-//! `"non_json"`. `times` defaults to 1, `system` to any system, and `operation`
+//! `"non_json"`, `"jwt_refused"`. `times` defaults to 1, `system` to any system, and `operation`
 //! `"*"` matches every Tapis operation.
 
 use std::time::Duration;
@@ -51,6 +51,10 @@ pub enum FaultKind {
     SlowDrip(Duration),
     /// Answer 200 with a body that is not JSON.
     NonJson,
+    /// Refuse the token as the Java services' JWT filter does, whatever it
+    /// is: 401 plain text `TAPIS_SECURITY_JWT_PARSE_ERROR ...`
+    /// (tapis-shared-java, `JWTValidateRequestFilter.filter`).
+    JwtRefused,
 }
 
 impl FaultKind {
@@ -207,6 +211,7 @@ enum Named {
     Hang,
     SlowDrip,
     NonJson,
+    JwtRefused,
 }
 
 impl TryFrom<KindRepr> for FaultKind {
@@ -244,6 +249,7 @@ impl TryFrom<KindRepr> for FaultKind {
                 Named::Hang => FaultKind::Hang,
                 Named::SlowDrip => FaultKind::SlowDrip(DEFAULT_DRIP_INTERVAL),
                 Named::NonJson => FaultKind::NonJson,
+                Named::JwtRefused => FaultKind::JwtRefused,
             },
         })
     }
@@ -273,6 +279,7 @@ impl From<FaultKind> for KindRepr {
             FaultKind::TruncatedJson => KindRepr::Named(Named::TruncatedJson),
             FaultKind::Hang => KindRepr::Named(Named::Hang),
             FaultKind::NonJson => KindRepr::Named(Named::NonJson),
+            FaultKind::JwtRefused => KindRepr::Named(Named::JwtRefused),
         }
     }
 }
@@ -313,6 +320,7 @@ mod tests {
                 FaultKind::invalid_refresh_token(),
             ),
             (r#""drop""#, FaultKind::Drop),
+            (r#""jwt_refused""#, FaultKind::JwtRefused),
             (r#""reset_mid_body""#, FaultKind::ResetMidBody),
             (r#""html_502""#, FaultKind::Html502),
             (r#""truncated_json""#, FaultKind::TruncatedJson),

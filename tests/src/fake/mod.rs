@@ -1,7 +1,8 @@
 //! A fake Tapis v3 server for tests, benchmarks and demos.
 //!
-//! It serves the parts of the Authenticator, Tenants and Systems APIs that
-//! tapis-agent and the official Python SDK use, answering with the live services'
+//! It serves the parts of the Authenticator, Tenants and Systems APIs (and the
+//! Files upload) that tapis-agent and the official Python SDK use, answering with
+//! the live services'
 //! status codes and messages (see `shared/tapis-api.md`), and adds a `/_fake`
 //! control API: call counts per operationId, injectable faults, and fixtures for
 //! credentials, device logins and token revocation.
@@ -29,6 +30,7 @@ mod control;
 mod credentials;
 mod envelope;
 mod faults;
+mod files;
 mod instrument;
 mod jwt;
 mod oauth2;
