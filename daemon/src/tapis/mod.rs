@@ -100,6 +100,10 @@ impl TapisClient {
             .timeout(config.http_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("tapis-agent/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the password (a 307 re-sends the body)
+            // and `X-Tapis-Token` (a header reqwest does not strip) to
+            // another host: a 3xx is an error instead (see `http::once`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TapisError::Protocol(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {

@@ -1,0 +1,138 @@
+//! Hardening against a hostile network, neighbour or file system (issue 20
+//! of the audit): no secret follows a redirect or crosses plain HTTP, a
+//! neighbour cannot block a job, nothing secret in a core. Each test runs
+//! the real programs where the behaviour is visible to users.
+
+mod reliability_common;
+
+use reliability_common::{AgentPaths, AgentProcess, temp_dir};
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
+use tapis_agent_tests::harness::{PASSWORD, USER, cred_cmd};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
+}
+
+fn login(socket: &std::path::Path) -> Output {
+    cred_cmd(
+        socket,
+        &["login", "--username", USER, "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+}
+
+/// A server on loopback that records how many connections and bytes it
+/// received, and answers nothing.
+struct Recorder {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl Recorder {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let (c, b) = (connections.clone(), bytes.clone());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let b = b.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(Ok(n)) =
+                        tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
+                    {
+                        if n == 0 {
+                            break;
+                        }
+                        b.fetch_add(n, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            bytes,
+        }
+    }
+
+    fn received(&self) -> (usize, usize) {
+        (
+            self.connections.load(Ordering::SeqCst),
+            self.bytes.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// A "Tapis" on loopback that answers every request with a 307 to the same
+/// path on `to`.
+async fn redirector(to: SocketAddr) -> SocketAddr {
+    use axum::http::{StatusCode, Uri, header::LOCATION};
+    let app = axum::Router::new().fallback(move |uri: Uri| async move {
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(LOCATION, format!("http://{to}{uri}"))],
+        )
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Point 1: a Tapis that redirects to another server gets an error naming
+/// the redirect; the other server receives no password and no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_carries_no_password_and_no_token() {
+    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
+    let dir = temp_dir("th");
+    let paths = AgentPaths::under(dir.path());
+    // Logged in against the real fake first: the agent then holds a token.
+    let mut agent = AgentProcess::start(&paths, &fake.base_url(), "info").await;
+    let socket = paths.socket.clone();
+    let out = blocking(move || login(&socket)).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    agent.terminate();
+
+    let elsewhere = Recorder::start().await;
+    let tapis = redirector(elsewhere.addr).await;
+    let _agent = AgentProcess::start(&paths, &format!("http://{tapis}"), "info").await;
+    let socket = paths.socket.clone();
+    let (establish, relogin) = blocking(move || {
+        (
+            cred_cmd(&socket, &["establish", "ls6"], None),
+            login(&socket),
+        )
+    })
+    .await;
+    let target = format!("http://{}", elsewhere.addr);
+    for out in [&establish, &relogin] {
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(8), "{out:?}");
+        assert!(
+            err.contains("307") && err.contains(&target) && err.contains("redirect"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        elsewhere.received(),
+        (0, 0),
+        "the redirect target was contacted"
+    );
+    fake.shutdown().await;
+}
