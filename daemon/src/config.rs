@@ -69,6 +69,9 @@ pub struct Config {
     /// Host name the agent's OAuth client is named after; `None` reads the
     /// system's (`/proc/sys/kernel/hostname`).
     pub hostname: Option<String>,
+    /// Allow a plain `http://` base URL to a host other than loopback (the
+    /// password and tokens then cross the network in clear).
+    pub allow_insecure_http: bool,
 }
 
 impl Config {
@@ -100,7 +103,14 @@ impl Config {
             state_lock: crate::store::lock::LockChoice::Auto,
             flock_call: crate::store::lock::FlockCall::default(),
             hostname: None,
+            allow_insecure_http: false,
         }
+    }
+
+    /// Refuses a plain-HTTP base URL to anything but this host, unless
+    /// `allow_insecure_http` is set (see [`check_transport`]).
+    pub fn check_transport(&self) -> Result<(), String> {
+        check_transport(&self.base_url, self.allow_insecure_http)
     }
 
     /// The refresh margin for a token with the given lifetime.
@@ -108,6 +118,33 @@ impl Config {
         self.refresh_margin
             .unwrap_or_else(|| Duration::from_secs(300).min(lifetime / 10))
     }
+}
+
+/// The rule for `base_url`'s scheme: `https://` always; `http://` only to a
+/// loopback host (`localhost`, 127.0.0.0/8, `::1`: a local proxy or a test
+/// server) unless `allow_insecure_http` says otherwise. The error names the
+/// key that allows it.
+pub fn check_transport(base_url: &str, allow_insecure_http: bool) -> Result<(), String> {
+    let url = reqwest::Url::parse(base_url).map_err(|e| format!("{base_url:?}: {e}"))?;
+    match url.scheme() {
+        "https" => return Ok(()),
+        "http" => {}
+        other => return Err(format!("{base_url:?}: scheme {other} is not https")),
+    }
+    let host = url.host_str().unwrap_or_default();
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || allow_insecure_http {
+        return Ok(());
+    }
+    Err(format!(
+        "{base_url:?} is plain HTTP to another host: the password and tokens would \
+         cross the network in clear. Use https://, or set allow_insecure_http = true \
+         in the config file if this network is trusted"
+    ))
 }
 
 /// The config file (`$XDG_CONFIG_HOME/tapis-agent/config.toml`). Every key is
@@ -153,6 +190,8 @@ pub struct ConfigFile {
     /// `auto`, `flock` or `lockfile`: how agents sharing the state
     /// directory lock it.
     pub state_lock: Option<crate::store::lock::LockChoice>,
+    /// Allow plain `http://` to a host other than loopback.
+    pub allow_insecure_http: Option<bool>,
     /// `[profiles.NAME]` sections: more tenants or accounts served by the
     /// same agent process (see [`layers`]). Not read by [`ConfigFile::apply`].
     pub profiles: Option<std::collections::BTreeMap<String, ConfigFile>>,
@@ -268,6 +307,9 @@ impl ConfigFile {
         if let Some(v) = self.state_lock {
             config.state_lock = v;
         }
+        if let Some(v) = self.allow_insecure_http {
+            config.allow_insecure_http = v;
+        }
         config.client_id = self.client_id.or(config.client_id.take());
         if let Some(key_file) = self.client_key_file {
             let key =
@@ -322,6 +364,32 @@ mod tests {
             c.margin_for(Duration::from_secs(30)),
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        for ok in [
+            "https://designsafe.tapis.io",
+            "http://127.0.0.1:5000",
+            "http://127.9.9.9",
+            "http://localhost:8080/x",
+            "http://LOCALHOST",
+            "http://[::1]:80",
+        ] {
+            assert_eq!(check_transport(ok, false), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://10.255.255.1",
+            "http://designsafe.tapis.io",
+            "http://localhost.example.org",
+            "http://[::2]",
+            "http://128.0.0.1",
+        ] {
+            let e = check_transport(bad, false).unwrap_err();
+            assert!(e.contains("allow_insecure_http = true"), "{e}");
+            assert_eq!(check_transport(bad, true), Ok(()), "{bad}");
+        }
+        assert!(check_transport("ftp://x", true).is_err());
     }
 
     #[test]

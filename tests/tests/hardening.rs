@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
-use tapis_agent_tests::harness::{PASSWORD, USER, cred_cmd};
+use tapis_agent_tests::harness::{PASSWORD, USER, bin_path, cred_cmd};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -134,5 +134,104 @@ async fn a_redirect_carries_no_password_and_no_token() {
         (0, 0),
         "the redirect target was contacted"
     );
+    fake.shutdown().await;
+}
+
+/// The agent binary with `args`, its config at `dir/config.toml`, socket and
+/// state under `dir`; no environment that could change them.
+fn agent_cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin_path("tapis-agent"));
+    cmd.arg("--socket")
+        .arg(dir.join("run/agent.sock"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .args(args)
+        .env_remove("TAPIS_AGENT_SOCK")
+        .env_remove("TAPIS_AGENT_STATE_DIR")
+        .env_remove("TAPIS_BASE_URL")
+        .env_remove("TAPIS_TENANT")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Point 2: plain HTTP to a host other than loopback is refused at start-up
+/// naming the key that allows it; with the key, `config show` says so and
+/// `doctor` warns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_another_host_is_refused_unless_allowed() {
+    let dir = temp_dir("th");
+    let d = dir.path().to_owned();
+    let started = std::time::Instant::now();
+    let out = agent_cmd(&d, &["--base-url", "http://10.255.255.1"])
+        .output()
+        .expect("run tapis-agent");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("http://10.255.255.1")
+            && err.contains("in clear")
+            && err.contains("allow_insecure_http = true"),
+        "{err}"
+    );
+    // Refused before any connection was tried (port 80 of that address
+    // would hang until the connect timeout).
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // So is the same address from the config file.
+    std::fs::write(
+        d.join("config.toml"),
+        "base_url = \"http://10.255.255.1\"\n",
+    )
+    .expect("write");
+    let out = agent_cmd(&d, &["config", "show"])
+        .output()
+        .expect("config show");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("allow_insecure_http"), "{out:?}");
+
+    // Opted in: shown, and the doctor warns (loopback here, so that nothing
+    // leaves the host).
+    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
+    std::fs::write(
+        d.join("config.toml"),
+        format!(
+            "base_url = \"{}\"\nallow_insecure_http = true\n",
+            fake.base_url()
+        ),
+    )
+    .expect("write");
+    let out = agent_cmd(&d, &["config", "show"])
+        .output()
+        .expect("config show");
+    let shown = text(&out.stdout);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("allow_insecure_http") && l.contains("true")),
+        "{shown}"
+    );
+    let mut agent = agent_cmd(&d, &[])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let socket = d.join("run/agent.sock");
+    tapis_agent_tests::harness::wait_for_socket(&socket).await;
+    let out = blocking(move || cred_cmd(&socket, &["doctor", "--json"], None)).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor --json");
+    let config = doc["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "config"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(config["status"], "warn", "{doc}");
+    assert!(
+        config["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("allow_insecure_http = true")),
+        "{doc}"
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
     fake.shutdown().await;
 }

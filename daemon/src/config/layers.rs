@@ -246,6 +246,9 @@ fn validate(
             format!("{url:?} is not a URL starting with https:// or http://"),
         ));
     }
+    if let Err(why) = config.check_transport() {
+        return Err(bad("base_url", why));
+    }
     if let Some(t) = &config.tenant
         && !t
             .bytes()

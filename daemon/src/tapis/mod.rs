@@ -93,6 +93,8 @@ pub struct TapisClient {
 impl TapisClient {
     /// Builds a client from the config's base URL and timeouts.
     pub fn new(config: &Config) -> Result<Self, TapisError> {
+        // However the config was built: no secret goes out in clear.
+        config.check_transport().map_err(TapisError::Protocol)?;
         // reqwest is built without a bundled crypto provider; use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
