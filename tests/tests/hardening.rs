@@ -235,3 +235,214 @@ async fn plain_http_to_another_host_is_refused_unless_allowed() {
     let _ = agent.wait();
     fake.shutdown().await;
 }
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Raises this process's soft core limit to its hard limit, so that
+/// children would write cores unless they prevent it. Returns the limit.
+#[allow(unsafe_code)]
+fn raise_core_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_CORE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_CORE, &lim), 0);
+    }
+    lim.rlim_cur
+}
+
+/// The "Max core file size" soft limit of `pid`, as /proc shows it.
+fn core_limit_of(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .expect("core limit")
+        .to_owned()
+}
+
+/// Runs `program args` in `dir`, as `nobody` when this test runs as root
+/// (so that /proc shows the dumpable flag: a non-dumpable process's files
+/// there belong to root), with `dir` then handed to `nobody`.
+fn spawn_unprivileged(
+    dir: &std::path::Path,
+    program: &std::path::Path,
+    args: &[&str],
+) -> std::process::Child {
+    let mut cmd = if is_root() {
+        std::os::unix::fs::chown(dir, Some(65534), Some(65534)).expect("chown");
+        let mut c = std::process::Command::new("/usr/bin/setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(program);
+        c
+    } else {
+        std::process::Command::new(program)
+    };
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("TAPIS_AGENT_SOCK")
+        .env_remove("TAPIS_AGENT_STATE_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn")
+}
+
+/// Kills `child` with `signal` and reports whether it dumped core. Rust
+/// programs catch SIGSEGV (to report stack overflows) and, for one that
+/// was sent rather than caused, restore the default action and carry on:
+/// the signal is sent again until the process dies (bounded).
+fn kill_and_wait(child: &mut std::process::Child, signal: &str) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    for _ in 0..20 {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        for _ in 0..50 {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                assert!(status.signal().is_some(), "{status:?}");
+                return status.core_dumped();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    panic!("SIG{signal} did not end the process");
+}
+
+fn cores_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("core"))
+        .collect()
+}
+
+/// Point 4: an agent killed with SIGSEGV or SIGABRT writes no core, is not
+/// dumpable and runs with a core limit of 0; a process started the same
+/// way without the agent's precautions does dump (the check can fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_agent_writes_no_core() {
+    let original = raise_core_limit();
+    assert!(
+        !is_root() || std::path::Path::new("/usr/bin/setpriv").exists(),
+        "setpriv is needed when running as root"
+    );
+    // The control: a plain process started the same way dumps core here,
+    // or this host writes no core files and the kill only proves the limit.
+    let control = temp_dir("tc");
+    let mut sleeper =
+        spawn_unprivileged(control.path(), std::path::Path::new("/bin/sleep"), &["30"]);
+    let host_dumps = kill_and_wait(&mut sleeper, "SEGV") && original != 0;
+    if host_dumps {
+        assert!(
+            !cores_in(control.path()).is_empty(),
+            "the control left no core file"
+        );
+    } else {
+        eprintln!(
+            "this host writes no core files: only the limit and the dumpable flag are checked"
+        );
+    }
+    for signal in ["SEGV", "ABRT"] {
+        let dir = temp_dir("th");
+        let d = dir.path();
+        let socket = d.join("run/agent.sock");
+        let args = [
+            "--socket".to_owned(),
+            socket.display().to_string(),
+            "--state-dir".to_owned(),
+            d.join("state").display().to_string(),
+            "--config".to_owned(),
+            d.join("config.toml").display().to_string(),
+            "--base-url".to_owned(),
+            "http://127.0.0.1:9".to_owned(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut agent = spawn_unprivileged(d, &bin_path("tapis-agent"), &args);
+        // The socket is bound after the precautions are taken.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the agent never bound its socket"
+            );
+            assert!(
+                agent.try_wait().expect("try_wait").is_none(),
+                "the agent exited"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let pid = agent.id();
+        assert_eq!(core_limit_of(pid), "0", "core limit of the agent");
+        // The agent does not run as root: only a non-dumpable process's
+        // /proc files belong to root.
+        let owner = std::os::unix::fs::MetadataExt::uid(
+            &std::fs::metadata(format!("/proc/{pid}/status")).expect("status"),
+        );
+        assert_eq!(owner, 0, "the agent is still dumpable");
+        assert!(
+            !kill_and_wait(&mut agent, signal),
+            "the agent dumped core on SIG{signal}"
+        );
+        assert!(cores_in(d).is_empty(), "core files: {:?}", cores_in(d));
+        if is_root() {
+            // Handed back for its removal.
+            std::os::unix::fs::chown(d, Some(0), Some(0)).expect("chown");
+        }
+    }
+    if is_root() {
+        std::os::unix::fs::chown(control.path(), Some(0), Some(0)).expect("chown");
+    }
+}
+
+/// Point 4: `exec`'s private agent has a core limit of 0, and the command it
+/// runs gets the limit `exec` started with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_its_command_with_the_normal_core_limit() {
+    let original = raise_core_limit();
+    let dir = temp_dir("th");
+    let d = dir.path().to_owned();
+    let out = blocking(move || {
+        agent_cmd(
+            &d,
+            &[
+                "--base-url",
+                "http://127.0.0.1:9",
+                "exec",
+                "--private",
+                "--quiet",
+                "--",
+                "sh",
+                "-c",
+                "grep 'core file' /proc/self/limits; grep 'core file' /proc/$PPID/limits",
+            ],
+        )
+        .output()
+        .expect("exec")
+    })
+    .await;
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let limits: Vec<&str> = shown
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .collect();
+    let want = if original == libc::RLIM_INFINITY {
+        "unlimited".to_owned()
+    } else {
+        original.to_string()
+    };
+    assert_eq!(limits, [want.as_str(), "0"], "{shown}");
+}
