@@ -446,3 +446,96 @@ async fn exec_runs_its_command_with_the_normal_core_limit() {
     };
     assert_eq!(limits, [want.as_str(), "0"], "{shown}");
 }
+
+/// Point 5: the client asks the connection who listens (`SO_PEERCRED`)
+/// before writing anything. The socket file here passes any check of the
+/// path (it belongs to the user, in a root-owned directory), as a file
+/// swapped in after the connect would; the listener is root's. The user is
+/// `nobody`, so this needs root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(as_root), ignore = "needs root")]
+async fn a_socket_of_another_user_never_receives_a_frame() {
+    assert!(is_root(), "needs root to run the client as another user");
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("th");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = dir.path().join("agent.sock");
+    let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let bytes = Arc::new(AtomicUsize::new(0));
+    let (c, b) = (connections.clone(), bytes.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            c.fetch_add(1, Ordering::SeqCst);
+            let b = b.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
+                {
+                    if n == 0 {
+                        break;
+                    }
+                    b.fetch_add(n, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let socket = path.clone();
+    let out = blocking(move || {
+        let mut cmd = std::process::Command::new("/usr/bin/setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin_path("tapis-cred"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(["login", "--username", USER, "--password-stdin"])
+            .env("TAPIS_AGENT_AUTOSTART", "0");
+        tapis_agent_tests::harness::output_with_stdin(cmd, Some(&format!("{PASSWORD}\n")))
+            .expect("run tapis-cred as nobody")
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(
+        err.contains("runs as uid 0, not as you (uid 65534)"),
+        "{err}"
+    );
+    // `exec` does not take it for an agent of the user's: it runs its own.
+    let home = temp_dir("th");
+    std::os::unix::fs::chown(home.path(), Some(65534), Some(65534)).expect("chown");
+    let (socket, h) = (path.clone(), home.path().to_owned());
+    let exec = blocking(move || {
+        std::process::Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin_path("tapis-agent"))
+            .args(["--base-url", "http://127.0.0.1:9", "exec", "--quiet", "--"])
+            .args(["sh", "-c", "echo \"$TAPIS_AGENT_SOCK\""])
+            .env("TAPIS_AGENT_SOCK", &socket)
+            .env("HOME", &h)
+            .env("XDG_RUNTIME_DIR", &h)
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("TAPIS_AGENT_STATE_DIR")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run exec as nobody")
+    })
+    .await;
+    assert_eq!(exec.status.code(), Some(0), "{exec:?}");
+    let used = text(&exec.stdout);
+    assert!(
+        used.trim().starts_with(&home.path().display().to_string()),
+        "exec used {used}"
+    );
+    std::os::unix::fs::chown(home.path(), Some(0), Some(0)).expect("chown");
+    // Both connected (the refusal is about the connection), neither wrote.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        bytes.load(Ordering::SeqCst),
+        0,
+        "the listener received a frame"
+    );
+}
