@@ -539,3 +539,47 @@ async fn a_socket_of_another_user_never_receives_a_frame() {
         "the listener received a frame"
     );
 }
+
+/// Point 6: `logout` removes the token file the agent keeps fresh
+/// (`export_token_file`), and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_removes_the_exported_token_file() {
+    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
+    let dir = temp_dir("th");
+    let paths = AgentPaths::under(dir.path());
+    let token_file = dir.path().join("tapis_tokens.json");
+    std::fs::write(
+        &paths.config,
+        format!("export_token_file = \"{}\"\n", token_file.display()),
+    )
+    .expect("config");
+    let _agent = AgentProcess::start(&paths, &fake.base_url(), "info").await;
+    let socket = paths.socket.clone();
+    let out = blocking(move || login(&socket)).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(token_file.exists(), "the agent exports its token");
+    let socket = paths.socket.clone();
+    let (human, json) = blocking(move || {
+        (
+            cred_cmd(&socket, &["logout"], None),
+            // Nothing left to remove the second time.
+            cred_cmd(&socket, &["--json", "logout"], None),
+        )
+    })
+    .await;
+    assert_eq!(human.status.code(), Some(0), "{human:?}");
+    assert_eq!(
+        text(&human.stdout).trim(),
+        format!(
+            "logged out; removed the token file {}",
+            token_file.display()
+        )
+    );
+    assert!(!token_file.exists(), "the token file is still there");
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(
+        doc,
+        serde_json::json!({"command": "logout", "ok": true, "exit_code": 0})
+    );
+    fake.shutdown().await;
+}
