@@ -583,3 +583,45 @@ async fn logout_removes_the_exported_token_file() {
     );
     fake.shutdown().await;
 }
+
+/// Point 10: a symlink planted at `locks/refresh.lock` is an error naming it
+/// (logged; the refresh goes on without the lock), never a switch of every
+/// agent on the directory to lock files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_lock_is_an_error_not_a_mode_switch() {
+    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
+    let dir = temp_dir("th");
+    let paths = AgentPaths::under(dir.path());
+    let locks = paths.state_dir.join("locks");
+    std::fs::create_dir_all(&locks).expect("mkdir");
+    for d in [&paths.state_dir, &locks] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let victim = dir.path().join("victim");
+    let link = locks.join("refresh.lock");
+    std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+    let agent = AgentProcess::start(&paths, &fake.base_url(), "info").await;
+    let socket = paths.socket.clone();
+    let (login, status) = blocking(move || {
+        (
+            login(&socket),
+            cred_cmd(&socket, &["--json", "status"], None),
+        )
+    })
+    .await;
+    assert_eq!(login.status.code(), Some(0), "{login:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status --json");
+    assert_eq!(doc["state_dir"]["lock_method"], "flock", "{doc}");
+    assert!(
+        !locks.join("lockfile-mode").exists(),
+        "the mode was switched"
+    );
+    assert!(!victim.exists(), "the link was followed");
+    let log = agent.log_text();
+    assert!(
+        log.contains(&format!("{} is a symbolic link", link.display())),
+        "{log}"
+    );
+    fake.shutdown().await;
+}
