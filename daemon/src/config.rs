@@ -236,20 +236,67 @@ pub enum ConfigError {
     },
 }
 
+/// Reads the config file; `Ok(None)` when there is none. Like ssh with its
+/// config, a file that someone else could have written is refused: it
+/// chooses `base_url`, hence where the password goes. It must belong to us
+/// (or root) and not be writable by group or others; the error says how
+/// to fix it. (A symlink is followed: the file it names is checked.)
+pub fn read_config_text(path: &Path) -> Result<Option<String>, ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let read = |path: &Path| -> std::io::Result<Option<(std::fs::Metadata, String)>> {
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // Checked on the open file: what is read is what was checked.
+        let meta = file.metadata()?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text)?;
+        Ok(Some((meta, text)))
+    };
+    let Some((meta, text)) = read(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?
+    else {
+        return Ok(None);
+    };
+    let unsafe_file = |why: String, fix: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        message: format!(
+            "{why}: whoever can change this file chooses the Tapis server that receives \
+             your password, so it is not used; fix: {fix}"
+        ),
+    };
+    let me = crate::uid::euid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(unsafe_file(
+            format!("owned by uid {}, not by you (uid {me})", meta.uid()),
+            format!(
+                "use a copy of your own (cp {0} ~/.config/tapis-agent/config.toml), \
+                 or have it owned by you (chown {me} {0})",
+                path.display()
+            ),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(unsafe_file(
+            format!("writable by group or others (mode {:04o})", mode),
+            format!("chmod go-w {}", path.display()),
+        ));
+    }
+    Ok(Some(text))
+}
+
 impl ConfigFile {
     /// Reads and parses a config file. A missing file is an empty config.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        Self::parse(&text, path)
+        match read_config_text(path)? {
+            Some(text) => Self::parse(&text, path),
+            None => Ok(Self::default()),
+        }
     }
 
     /// Parses the text of a config file. Errors read `PATH:LINE: what`, name
@@ -364,6 +411,37 @@ mod tests {
             c.margin_for(Duration::from_secs(30)),
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn a_config_file_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "retries = 2\n").unwrap();
+        for mode in [0o600, 0o644, 0o444] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(
+                read_config_text(&path).unwrap().as_deref(),
+                Some("retries = 2\n")
+            );
+        }
+        for mode in [0o666, 0o620, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_config_text(&path).unwrap_err().to_string();
+            assert!(
+                e.contains("writable by group or others")
+                    && e.ends_with(&format!("fix: chmod go-w {}", path.display())),
+                "{e}"
+            );
+        }
+        assert_eq!(read_config_text(&dir.path().join("none")).unwrap(), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        if crate::uid::euid() == 0 {
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let e = ConfigFile::load(&path).unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534, not by you"), "{e}");
+        }
     }
 
     #[test]

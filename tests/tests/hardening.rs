@@ -625,3 +625,77 @@ async fn a_symlinked_lock_is_an_error_not_a_mode_switch() {
     );
     fake.shutdown().await;
 }
+
+/// Point 7: a config file others can write (or owned by another user) is
+/// refused, as ssh does, with the fix; `doctor` says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("th");
+    let d = dir.path().to_owned();
+    let xdg = d.join("xdg");
+    let file = xdg.join("tapis-agent/config.toml");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&file, "base_url = \"http://127.0.0.1:9\"\n").expect("write");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let fix = format!("chmod go-w {}", file.display());
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin_path("tapis-agent"));
+        cmd.arg("--socket")
+            .arg(d.join("run/agent.sock"))
+            .arg("--state-dir")
+            .arg(d.join("state"))
+            .args(args)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env_remove("TAPIS_BASE_URL")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("tapis-agent")
+    };
+    for out in [run(&[]), run(&["config", "show"])] {
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("writable by group or others (mode 0666)") && err.contains(&fix),
+            "{err}"
+        );
+    }
+    // The doctor (no agent running) reads the same file through config show.
+    let doctor = std::process::Command::new(bin_path("tapis-cred"))
+        .arg("--socket")
+        .arg(d.join("none/agent.sock"))
+        .args(["--json", "doctor"])
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("TAPIS_AGENT_AUTOSTART", "0")
+        .output()
+        .expect("doctor");
+    let doc: serde_json::Value = serde_json::from_slice(&doctor.stdout).expect("doctor --json");
+    let config = doc["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "config"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(config["status"], "fail", "{doc}");
+    assert_eq!(config["fix"], fix.as_str(), "{doc}");
+    assert!(
+        config["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("writable by group or others")),
+        "{doc}"
+    );
+    // Fixed as told: used.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = run(&["config", "show"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Owned by another user (root can make one): refused too.
+    if is_root() {
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown");
+        let out = run(&["config", "show"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("owned by uid 65534, not by you (uid 0)"),
+            "{err}"
+        );
+    }
+}

@@ -115,16 +115,14 @@ pub fn config(file: Option<&Path>, profile: Option<&str>) -> (Check, Option<serd
             (check, Some(doc))
         }
         _ => {
-            let why = err.trim().trim_start_matches("tapis-agent: ").to_owned();
-            (
-                Check::fail(
-                    NAME,
-                    why,
-                    "edit the file at the line named; `tapis-agent config show` lists the keys \
-                     (docs/configuration.md documents them)",
-                ),
-                None,
-            )
+            let why = err.trim().trim_start_matches("tapis-agent: ");
+            // A file others could write is refused with its own fix.
+            let (why, fix) = why.split_once("; fix: ").unwrap_or((
+                why,
+                "edit the file at the line named; `tapis-agent config show` lists the keys \
+                 (docs/configuration.md documents them)",
+            ));
+            (Check::fail(NAME, why, fix), None)
         }
     }
 }
