@@ -49,12 +49,7 @@ pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
             other => Err(unexpected(name, &other)),
         },
         Command::Login(a) => login::run(a, &endpoint),
-        Command::Logout(a) => match endpoint.ask(&Request::Logout {
-            forget_client: a.forget_client,
-        })? {
-            Response::LoggedOut => Ok(render::logged_out(ui)),
-            other => Err(unexpected(name, &other)),
-        },
+        Command::Logout(a) => logout(&endpoint, name, a.forget_client),
         Command::Status => match endpoint.ask(&Request::Status)? {
             Response::Status(info) => Ok(render::status(ui, &info, time::now())),
             other => Err(unexpected(name, &other)),
@@ -63,6 +58,27 @@ pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
         Command::Doctor => Ok(doctor::run(&endpoint, profile.as_deref())),
         Command::Completions(a) => Ok(completions::completions(ui, a)),
         Command::Man(a) => completions::man(ui, a),
+    }
+}
+
+/// Logs out. The agent removes the token file it keeps fresh (its token
+/// would work for hours): the user is told when one went.
+fn logout(endpoint: &Endpoint, name: &str, forget_client: bool) -> Result<Rendered, Failure> {
+    let mut agent = endpoint.connect()?;
+    let token_file = match agent.call(&Request::Settings)? {
+        Response::Settings(s) => s.export_token_file.map(std::path::PathBuf::from),
+        other => return Err(unexpected(name, &other)),
+    };
+    let existed = token_file.as_ref().filter(|p| p.exists());
+    match agent.call(&Request::Logout { forget_client })? {
+        Response::LoggedOut => {
+            let removed = existed.filter(|p| !p.exists());
+            Ok(render::logged_out(
+                endpoint.ui,
+                removed.map(|p| p.as_path()),
+            ))
+        }
+        other => Err(unexpected(name, &other)),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::spinner::{Progress, Spinner};
 use crate::ui::Ui;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io::{self, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -124,10 +124,10 @@ impl Agent {
             ))
             .with_hint(START_AGENT_HINT)
         })?;
-        // Checked after connecting: a missing socket then reads as "no such
-        // file" like any unreachable agent, and the directory rule in
-        // check_owner ensures the file cannot be swapped in between.
-        socket::check_owner(path, socket::effective_uid()).map_err(|why| {
+        // Who listens, asked of the connection itself before anything is
+        // written: a file swapped at the path after connecting changes
+        // nothing, and one planted before is refused here.
+        socket::check_peer(stream.as_fd(), socket::effective_uid()).map_err(|why| {
             exit::agent_unreachable(format!(
                 "refusing the agent socket at {}: {why}",
                 path.display()

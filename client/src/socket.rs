@@ -1,7 +1,8 @@
 //! Where the agent's socket is, and whether it is safe to talk to.
 
 use std::ffi::OsString;
-use std::os::unix::fs::MetadataExt;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the socket, below `--socket` in precedence.
@@ -80,40 +81,48 @@ pub fn resolve(
     }
 }
 
-/// Refuses a socket someone else could have planted: passwords and tokens go
-/// through it, and the `/tmp` fallback is a place where any user can create
-/// `tapis-agent-<our uid>` first. The socket must be ours, and its directory
-/// ours or root's and, unless ours, not writable by others (a sticky
-/// directory like `/tmp` is fine: nobody else can swap our file there).
-pub fn check_owner(path: &Path, uid: u32) -> Result<(), String> {
-    let socket = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let dir = match dir {
-        Some(dir) => Some(std::fs::metadata(dir).map_err(|e| e.to_string())?),
-        None => None,
+/// The uid of the process at the other end of a connected Unix socket, as
+/// the kernel recorded it when the agent created its listening socket
+/// (`SO_PEERCRED`). Unlike the socket file's owner, this cannot be swapped
+/// between connecting and sending: it belongs to the connection.
+#[allow(unsafe_code)]
+pub fn peer_uid(socket: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
     };
-    judge_owner(uid, socket.uid(), dir.as_ref().map(|d| (d.uid(), d.mode())))
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, a local of
+    // exactly that size, and `socket` is an open descriptor for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cred.uid)
 }
 
-/// The ownership rule of [`check_owner`] on plain numbers.
-fn judge_owner(uid: u32, socket_uid: u32, dir: Option<(u32, u32)>) -> Result<(), String> {
-    if socket_uid != uid {
-        return Err(format!(
-            "the socket belongs to uid {socket_uid}, not to you (uid {uid})"
-        ));
+/// Refuses an agent run by anyone but us: passwords and tokens go through
+/// the connection, and the `/tmp` fallback is a place where any user can
+/// create `tapis-agent-<our uid>` first. Checked on the connection itself,
+/// before the first frame is written.
+pub fn check_peer(socket: BorrowedFd<'_>, uid: u32) -> Result<(), String> {
+    let peer = peer_uid(socket).map_err(|e| format!("cannot tell who runs it: {e}"))?;
+    if peer == uid {
+        Ok(())
+    } else {
+        Err(format!(
+            "the process listening there runs as uid {peer}, not as you (uid {uid})"
+        ))
     }
-    if let Some((dir_uid, mode)) = dir {
-        if dir_uid != uid && dir_uid != 0 {
-            return Err(format!(
-                "its directory belongs to uid {dir_uid}, not to you (uid {uid})"
-            ));
-        }
-        let sticky = mode & 0o1000 != 0;
-        if dir_uid != uid && mode & 0o022 != 0 && !sticky {
-            return Err("its directory is writable by other users".into());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -163,25 +172,16 @@ mod tests {
     }
 
     #[test]
-    fn ownership_rules() {
-        assert!(judge_owner(1000, 1000, Some((1000, 0o700))).is_ok());
-        assert!(judge_owner(1000, 1000, Some((0, 0o755))).is_ok());
-        assert!(judge_owner(1000, 1000, Some((0, 0o1777))).is_ok());
-        assert!(judge_owner(1000, 1000, Some((1000, 0o777))).is_ok());
-        assert!(judge_owner(1000, 1000, None).is_ok());
-        let planted = judge_owner(1000, 1001, Some((1001, 0o700))).unwrap_err();
-        assert!(planted.contains("uid 1001"), "{planted}");
-        assert!(judge_owner(1000, 1000, Some((1001, 0o700))).is_err());
-        assert!(judge_owner(1000, 1000, Some((0, 0o777))).is_err());
-    }
-
-    #[test]
-    fn checks_a_real_file() {
+    fn peer_is_the_listening_process() {
+        use std::os::fd::AsFd;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.sock");
-        std::fs::write(&path, b"").unwrap();
-        assert_eq!(check_owner(&path, effective_uid()), Ok(()));
-        assert!(check_owner(&path, effective_uid() + 1).is_err());
-        assert!(check_owner(&dir.path().join("nope"), effective_uid()).is_err());
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let me = effective_uid();
+        assert_eq!(peer_uid(stream.as_fd()).unwrap(), me);
+        assert_eq!(check_peer(stream.as_fd(), me), Ok(()));
+        let e = check_peer(stream.as_fd(), me + 1).unwrap_err();
+        assert!(e.contains(&format!("runs as uid {me}")), "{e}");
     }
 }

@@ -85,6 +85,11 @@ pub fn main() -> std::process::ExitCode {
         Ok(args) => args,
         Err(e) => return parse_failure(e),
     };
+    // Before any secret is read (the client key file, the stored tokens):
+    // the agent and exec's private agent write no core file.
+    if matches!(args.command, None | Some(Command::Deploy(Deploy::Exec(_)))) {
+        crate::nodump::forbid();
+    }
     match args.command.take() {
         Some(Command::Tool(tool)) => return tool.run(Args::command(), &args.flags()),
         Some(Command::Deploy(deploy)) => return deploy.run(&args.flags(), init_tracing),
@@ -94,6 +99,7 @@ pub fn main() -> std::process::ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|effective| {
             init_tracing(&effective.log_level);
+            crate::nodump::log_problems();
             run(effective)
         }) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -82,6 +82,9 @@ pub struct Config {
     /// Host name the agent's OAuth client is named after; `None` reads the
     /// system's (`/proc/sys/kernel/hostname`).
     pub hostname: Option<String>,
+    /// Allow a plain `http://` base URL to a host other than loopback (the
+    /// password and tokens then cross the network in clear).
+    pub allow_insecure_http: bool,
 }
 
 impl Config {
@@ -116,6 +119,7 @@ impl Config {
             state_lock: crate::store::lock::LockChoice::Auto,
             flock_call: crate::store::lock::FlockCall::default(),
             hostname: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -129,11 +133,44 @@ impl Config {
         }
     }
 
+    /// Refuses a plain-HTTP base URL to anything but this host, unless
+    /// `allow_insecure_http` is set (see [`check_transport`]).
+    pub fn check_transport(&self) -> Result<(), String> {
+        check_transport(&self.base_url, self.allow_insecure_http)
+    }
+
     /// The refresh margin for a token with the given lifetime.
     pub fn margin_for(&self, lifetime: Duration) -> Duration {
         self.refresh_margin
             .unwrap_or_else(|| Duration::from_secs(300).min(lifetime / 10))
     }
+}
+
+/// The rule for `base_url`'s scheme: `https://` always; `http://` only to a
+/// loopback host (`localhost`, 127.0.0.0/8, `::1`: a local proxy or a test
+/// server) unless `allow_insecure_http` says otherwise. The error names the
+/// key that allows it.
+pub fn check_transport(base_url: &str, allow_insecure_http: bool) -> Result<(), String> {
+    let url = reqwest::Url::parse(base_url).map_err(|e| format!("{base_url:?}: {e}"))?;
+    match url.scheme() {
+        "https" => return Ok(()),
+        "http" => {}
+        other => return Err(format!("{base_url:?}: scheme {other} is not https")),
+    }
+    let host = url.host_str().unwrap_or_default();
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || allow_insecure_http {
+        return Ok(());
+    }
+    Err(format!(
+        "{base_url:?} is plain HTTP to another host: the password and tokens would \
+         cross the network in clear. Use https://, or set allow_insecure_http = true \
+         in the config file if this network is trusted"
+    ))
 }
 
 /// The config file (`$XDG_CONFIG_HOME/tapis-agent/config.toml`). Every key is
@@ -185,6 +222,8 @@ pub struct ConfigFile {
     /// `auto`, `flock` or `lockfile`: how agents sharing the state
     /// directory lock it.
     pub state_lock: Option<crate::store::lock::LockChoice>,
+    /// Allow plain `http://` to a host other than loopback.
+    pub allow_insecure_http: Option<bool>,
     /// `[profiles.NAME]` sections: more tenants or accounts served by the
     /// same agent process (see [`layers`]). Not read by [`ConfigFile::apply`].
     pub profiles: Option<std::collections::BTreeMap<String, ConfigFile>>,
@@ -229,20 +268,67 @@ pub enum ConfigError {
     },
 }
 
+/// Reads the config file; `Ok(None)` when there is none. Like ssh with its
+/// config, a file that someone else could have written is refused: it
+/// chooses `base_url`, hence where the password goes. It must belong to us
+/// (or root) and not be writable by group or others; the error says how
+/// to fix it. (A symlink is followed: the file it names is checked.)
+pub fn read_config_text(path: &Path) -> Result<Option<String>, ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let read = |path: &Path| -> std::io::Result<Option<(std::fs::Metadata, String)>> {
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // Checked on the open file: what is read is what was checked.
+        let meta = file.metadata()?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text)?;
+        Ok(Some((meta, text)))
+    };
+    let Some((meta, text)) = read(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?
+    else {
+        return Ok(None);
+    };
+    let unsafe_file = |why: String, fix: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        message: format!(
+            "{why}: whoever can change this file chooses the Tapis server that receives \
+             your password, so it is not used; fix: {fix}"
+        ),
+    };
+    let me = crate::uid::euid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(unsafe_file(
+            format!("owned by uid {}, not by you (uid {me})", meta.uid()),
+            format!(
+                "use a copy of your own (cp {0} ~/.config/tapis-agent/config.toml), \
+                 or have it owned by you (chown {me} {0})",
+                path.display()
+            ),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(unsafe_file(
+            format!("writable by group or others (mode {:04o})", mode),
+            format!("chmod go-w {}", path.display()),
+        ));
+    }
+    Ok(Some(text))
+}
+
 impl ConfigFile {
     /// Reads and parses a config file. A missing file is an empty config.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        Self::parse(&text, path)
+        match read_config_text(path)? {
+            Some(text) => Self::parse(&text, path),
+            None => Ok(Self::default()),
+        }
     }
 
     /// Parses the text of a config file. Errors read `PATH:LINE: what`, name
@@ -309,6 +395,9 @@ impl ConfigFile {
         if let Some(v) = self.state_lock {
             config.state_lock = v;
         }
+        if let Some(v) = self.allow_insecure_http {
+            config.allow_insecure_http = v;
+        }
         config.client_id = self.client_id.or(config.client_id.take());
         if let Some(key_file) = self.client_key_file {
             let key =
@@ -363,6 +452,63 @@ mod tests {
             c.margin_for(Duration::from_secs(30)),
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn a_config_file_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "retries = 2\n").unwrap();
+        for mode in [0o600, 0o644, 0o444] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(
+                read_config_text(&path).unwrap().as_deref(),
+                Some("retries = 2\n")
+            );
+        }
+        for mode in [0o666, 0o620, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_config_text(&path).unwrap_err().to_string();
+            assert!(
+                e.contains("writable by group or others")
+                    && e.ends_with(&format!("fix: chmod go-w {}", path.display())),
+                "{e}"
+            );
+        }
+        assert_eq!(read_config_text(&dir.path().join("none")).unwrap(), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        if crate::uid::euid() == 0 {
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let e = ConfigFile::load(&path).unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534, not by you"), "{e}");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        for ok in [
+            "https://designsafe.tapis.io",
+            "http://127.0.0.1:5000",
+            "http://127.9.9.9",
+            "http://localhost:8080/x",
+            "http://LOCALHOST",
+            "http://[::1]:80",
+        ] {
+            assert_eq!(check_transport(ok, false), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://10.255.255.1",
+            "http://designsafe.tapis.io",
+            "http://localhost.example.org",
+            "http://[::2]",
+            "http://128.0.0.1",
+        ] {
+            let e = check_transport(bad, false).unwrap_err();
+            assert!(e.contains("allow_insecure_http = true"), "{e}");
+            assert_eq!(check_transport(bad, true), Ok(()), "{bad}");
+        }
+        assert!(check_transport("ftp://x", true).is_err());
     }
 
     #[test]

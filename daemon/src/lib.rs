@@ -21,6 +21,7 @@ pub mod idle;
 pub mod jwt;
 pub mod listener;
 pub mod multi;
+pub mod nodump;
 pub mod paths;
 pub mod server;
 pub mod store;

@@ -87,6 +87,10 @@ pub async fn run_with_ready(
         }
     }
     let config = Arc::new(config);
+    // Said first in plain words: no secret goes out in clear.
+    config
+        .check_transport()
+        .map_err(|why| RunError::Http(format!("base_url {why}")))?;
     let tapis = TapisClient::new(&config).map_err(|e| RunError::Http(e.to_string()))?;
     let tokens = Arc::new(TokenManager::load(
         config.clone(),

@@ -98,19 +98,31 @@ pub fn config(file: Option<&Path>, profile: Option<&str>) -> (Check, Option<serd
             } else {
                 format!("{file} does not exist: defaults apply")
             };
-            (Check::pass(NAME, detail), Some(doc))
+            let check = if doc["values"]["allow_insecure_http"]["value"] == true {
+                let url = doc["values"]["base_url"]["value"].as_str().unwrap_or("?");
+                Check::warn(
+                    NAME,
+                    format!(
+                        "{detail}, with allow_insecure_http = true: a plain http:// base_url \
+                         to another host is accepted, and the password and tokens would cross \
+                         the network in clear (base_url is {url})"
+                    ),
+                    "use an https:// base_url and remove allow_insecure_http from the config file",
+                )
+            } else {
+                Check::pass(NAME, detail)
+            };
+            (check, Some(doc))
         }
         _ => {
-            let why = err.trim().trim_start_matches("tapis-agent: ").to_owned();
-            (
-                Check::fail(
-                    NAME,
-                    why,
-                    "edit the file at the line named; `tapis-agent config show` lists the keys \
-                     (docs/configuration.md documents them)",
-                ),
-                None,
-            )
+            let why = err.trim().trim_start_matches("tapis-agent: ");
+            // A file others could write is refused with its own fix.
+            let (why, fix) = why.split_once("; fix: ").unwrap_or((
+                why,
+                "edit the file at the line named; `tapis-agent config show` lists the keys \
+                 (docs/configuration.md documents them)",
+            ));
+            (Check::fail(NAME, why, fix), None)
         }
     }
 }

@@ -97,12 +97,21 @@ pub(super) fn unrefreshable_warning(problem: &str, expires_at: i64) -> String {
 }
 
 /// A completed logout.
-pub fn logged_out(ui: Ui) -> Rendered {
+pub fn logged_out(ui: Ui, removed_token_file: Option<&std::path::Path>) -> Rendered {
     #[derive(Serialize)]
-    struct Body {}
-    choose(ui, "logout", SUCCESS, Body {}, || {
-        success_line(ui, "logged out".into())
-    })
+    struct Body {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        removed_token_file: Option<String>,
+    }
+    let removed = removed_token_file.map(|p| p.display().to_string());
+    let line = match &removed {
+        Some(p) => format!("logged out; removed the token file {p}"),
+        None => "logged out".into(),
+    };
+    let body = Body {
+        removed_token_file: removed,
+    };
+    choose(ui, "logout", SUCCESS, body, || success_line(ui, line))
 }
 
 /// A written token file.
@@ -226,16 +235,25 @@ mod tests {
 
     #[test]
     fn logout_and_export() {
-        assert_eq!(logged_out(human()).stdout(), "logged out\n");
+        assert_eq!(logged_out(human(), None).stdout(), "logged out\n");
         assert_eq!(
-            parse(&logged_out(json())),
+            parse(&logged_out(json(), None)),
             json!({"command": "logout", "ok": true, "exit_code": 0})
+        );
+        let file = std::path::Path::new("/home/u/.tapis_tokens.json");
+        assert_eq!(
+            logged_out(human(), Some(file)).stdout(),
+            "logged out; removed the token file /home/u/.tapis_tokens.json\n"
+        );
+        assert_eq!(
+            parse(&logged_out(json(), Some(file)))["removed_token_file"],
+            "/home/u/.tapis_tokens.json"
         );
         let quiet = Ui {
             quiet: true,
             ..human()
         };
-        assert_eq!(logged_out(quiet).stdout(), "");
+        assert_eq!(logged_out(quiet, None).stdout(), "");
         assert_eq!(
             exported(human(), "/home/u/.tapis_tokens.json", T).stdout(),
             "wrote /home/u/.tapis_tokens.json (valid until 2026-11-23 18:00 UTC)\n"

@@ -81,6 +81,7 @@ pub const KEYS: &[Key] = &[
     },
     key("export_token_file", "true, false or a path (string)"),
     key("state_lock", "\"auto\", \"flock\" or \"lockfile\""),
+    key("allow_insecure_http", "true or false"),
 ];
 
 /// The documentation of `name`, if it is a key.
@@ -210,6 +211,7 @@ mod tests {
             let value = match k.name {
                 "export_token_file" => "true",
                 "state_lock" => "\"lockfile\"",
+                "allow_insecure_http" => "true",
                 _ if k.kind.starts_with("a whole") => "1",
                 _ => "\"x\"",
             };

@@ -124,16 +124,7 @@ pub fn resolve(
         }
         None => paths::default_config_file(),
     };
-    let text = match std::fs::read_to_string(&config_file) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: config_file,
-                source,
-            });
-        }
-    };
+    let text = super::read_config_text(&config_file)?;
     let mut config = Config::new(DEFAULT_BASE_URL, paths::default_state_dir());
     let mut log_level = "info".to_owned();
     let mut sections = None;
@@ -245,6 +236,9 @@ fn validate(
             "base_url",
             format!("{url:?} is not a URL starting with https:// or http://"),
         ));
+    }
+    if let Err(why) = config.check_transport() {
+        return Err(bad("base_url", why));
     }
     if let Some(t) = &config.tenant
         && !t

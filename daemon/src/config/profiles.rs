@@ -21,6 +21,7 @@ const NOT_INHERITED: &[&str] = &[
     "client_key_file",
     "export_token_file",
     "log_level",
+    "allow_insecure_http",
 ];
 
 /// Longest profile name.

@@ -40,6 +40,7 @@ fn value_of(e: &Effective, key: &Key) -> Value {
         "client_key_file" => c.client_key.as_ref().map(|_| REDACTED).into(),
         "export_token_file" => c.export_token_file.as_deref().map(path).into(),
         "state_lock" => Value::from(format!("{:?}", c.state_lock).to_lowercase()),
+        "allow_insecure_http" => c.allow_insecure_http.into(),
         other => unreachable!("undocumented key {other}"),
     }
 }

@@ -1,7 +1,6 @@
 //! A minimal client of the agent protocol, for `exec`'s checks: is an agent
 //! there, and is it logged in.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 use tapis_agent_proto::{
@@ -9,30 +8,44 @@ use tapis_agent_proto::{
 };
 use tokio::net::UnixStream;
 
-/// Whether an agent of ours accepts connections at `socket`. A socket owned
-/// by someone else is not used: credentials would go through it.
+/// Whether an agent of ours accepts connections at `socket`. One run by
+/// someone else is not used: credentials would go through it.
 pub async fn answers(socket: &Path) -> bool {
-    match std::fs::metadata(socket) {
-        Ok(meta) if meta.uid() == crate::uid::euid() => {}
-        Ok(_) => {
-            tracing::warn!(socket = %socket.display(), "socket belongs to another user; ignoring it");
-            return false;
+    match tokio::time::timeout(Duration::from_secs(2), connect(socket)).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(socket = %socket.display(), error = %e, "no agent of ours there");
+            false
         }
-        Err(_) => return false,
+        Err(_) => false,
     }
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(socket)).await,
-        Ok(Ok(_))
-    )
+}
+
+/// Connects to `socket` and checks that the process listening there runs as
+/// us (`SO_PEERCRED`, a property of the connection: a path swapped after
+/// the connect changes nothing), before anything is written.
+async fn connect(socket: &Path) -> Result<UnixStream, String> {
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let me = crate::uid::euid();
+    match stream.peer_cred().map(|c| c.uid()) {
+        Ok(uid) if uid == me => Ok(stream),
+        Ok(uid) => {
+            tracing::warn!(socket = %socket.display(), peer_uid = uid, "the agent there runs as another user; ignoring it");
+            Err(format!(
+                "the process listening there runs as uid {uid}, not as you (uid {me})"
+            ))
+        }
+        Err(e) => Err(format!("cannot tell who listens there: {e}")),
+    }
 }
 
 /// Sends one request after the hello exchange and returns the answer,
 /// within `limit`. Errors are short causes for a warning line.
 pub async fn ask(socket: &Path, request: &Request, limit: Duration) -> Result<Response, String> {
     let exchange = async {
-        let mut stream = UnixStream::connect(socket)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut stream = connect(socket).await?;
         let hello = Request::Hello {
             protocol_version: PROTOCOL_VERSION,
             client_version: env!("CARGO_PKG_VERSION").to_owned(),

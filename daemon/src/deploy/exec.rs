@@ -169,6 +169,7 @@ async fn run_command(
     };
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(rest).env("TAPIS_AGENT_SOCK", socket);
+    give_back_core_limit(&mut cmd);
     if let Some(path) = token_file {
         cmd.env("TAPIS_TOKEN_FILE", path);
     }
@@ -243,6 +244,18 @@ impl Forwarded {
             std::task::Poll::Pending
         })
         .await
+    }
+}
+
+/// The command gets the core size limit `exec` started with (this process
+/// set its own to 0: see [`crate::nodump`]).
+#[allow(unsafe_code)]
+fn give_back_core_limit(cmd: &mut tokio::process::Command) {
+    // SAFETY: the closure runs between fork and exec in the child; it only
+    // reads a value set before any thread started and calls setrlimit,
+    // which is async-signal-safe; it neither allocates nor takes a lock.
+    unsafe {
+        cmd.pre_exec(crate::nodump::restore_for_child);
     }
 }
 

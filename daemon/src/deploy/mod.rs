@@ -52,6 +52,7 @@ impl Deploy {
                     _ => effective.log_level.as_str(),
                 };
                 init_tracing(level);
+                crate::nodump::log_problems();
                 ExitCode::from(exec::run(args, effective))
             }
             Deploy::InstallUnits(args) => units::install(&args, &effective),

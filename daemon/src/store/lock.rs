@@ -169,13 +169,17 @@ impl Locks {
                 Method::LockFile,
                 Some("state_lock = \"lockfile\" in the configuration".to_owned()),
             ),
-            LockChoice::Auto => match read_marker(&dir)
-                .or_else(|| mount.as_ref().and_then(node_local_flock))
-                .or_else(|| probe_flock(&dir, flock))
-            {
-                Some(reason) => (Method::LockFile, Some(reason)),
-                None => (Method::Flock, None),
-            },
+            LockChoice::Auto => {
+                let reason =
+                    match read_marker(&dir).or_else(|| mount.as_ref().and_then(node_local_flock)) {
+                        Some(reason) => Some(reason),
+                        None => probe_flock(&dir, flock)?,
+                    };
+                match reason {
+                    Some(reason) => (Method::LockFile, Some(reason)),
+                    None => (Method::Flock, None),
+                }
+            }
         };
         let locks = Self {
             dir,
@@ -256,7 +260,10 @@ impl Locks {
         }
         match method {
             Method::Flock => match self.try_flock(name) {
-                Err(e) if !self.forced => {
+                // Only a filesystem without flock: a planted symlink or a
+                // lost permission is an error of its own, not a reason to
+                // change the method of every agent on the directory.
+                Err(e) if !self.forced && no_flock_here(&e) => {
                     self.switch(format!("flock failed: {}", errno_text(&e)));
                     self.leave_marker();
                     self.try_lockfile(name)
@@ -409,6 +416,8 @@ impl Holder {
     }
 }
 
+/// Opens (creating) a lock file for `flock`. The error names the file; its
+/// errno is not kept, so that no open error is ever taken for "no flock".
 fn open_lock_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
@@ -418,6 +427,23 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
+        .map_err(|e| {
+            let why = match e.raw_os_error() {
+                Some(libc::ELOOP) => "is a symbolic link; refusing to follow it".to_owned(),
+                _ => e.to_string(),
+            };
+            io::Error::new(e.kind(), format!("{} {why}", path.display()))
+        })
+}
+
+/// The `flock` errors that mean "no flock on this filesystem": no lock
+/// manager (ENOLCK, NFS without lockd), or a filesystem that does not
+/// implement it (ENOSYS, EINVAL, EOPNOTSUPP: Lustre without `flock`).
+fn no_flock_here(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOLCK | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
+    )
 }
 
 /// `O_CREAT|O_EXCL` (atomic on local filesystems and NFSv3+), then the
@@ -498,15 +524,19 @@ fn node_local_flock(mount: &Mount) -> Option<String> {
     ))
 }
 
-/// Tries `flock` once on a probe file; `Some(reason)` when the call fails.
-fn probe_flock(dir: &Path, flock: FlockCall) -> Option<String> {
-    let file = match open_lock_file(&dir.join("probe.lock")) {
-        Ok(f) => f,
-        Err(e) => return Some(format!("cannot open a lock file: {e}")),
-    };
+/// Tries `flock` once on a probe file; `Some(reason)` when the filesystem
+/// has no flock. Any other failure (a symlink planted at the probe, a
+/// permission) is an error naming the file.
+fn probe_flock(dir: &Path, flock: FlockCall) -> io::Result<Option<String>> {
+    let path = dir.join("probe.lock");
+    let file = open_lock_file(&path)?;
     match (flock.0)(&file) {
-        Ok(_) => None,
-        Err(e) => Some(format!("flock failed: {}", errno_text(&e))),
+        Ok(_) => Ok(None),
+        Err(e) if no_flock_here(&e) => Ok(Some(format!("flock failed: {}", errno_text(&e)))),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("flock on {}: {}", path.display(), errno_text(&e)),
+        )),
     }
 }
 
@@ -581,6 +611,54 @@ mod tests {
         b.acquire("refresh", Duration::from_millis(500))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_symlinked_lock_is_an_error_naming_it_not_a_mode_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Locks::open(dir.path(), LockChoice::Auto, LEASE, FlockCall::default()).unwrap();
+        let link = dir.path().join("locks/refresh.lock");
+        std::os::unix::fs::symlink(dir.path().join("victim"), &link).unwrap();
+        let err = a
+            .acquire("refresh", Duration::from_millis(30))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&link.display().to_string()) && err.contains("symbolic link"),
+            "{err}"
+        );
+        assert_eq!(a.info().method, Method::Flock);
+        assert!(!dir.path().join("locks").join(MARKER).exists());
+        assert!(!dir.path().join("victim").exists());
+        // Other locks still work, with flock.
+        a.acquire("cred-1", Duration::ZERO).await.unwrap();
+        // At the probe, it stops the agent from starting instead.
+        let _ = fs::remove_file(dir.path().join("locks/probe.lock"));
+        std::os::unix::fs::symlink(
+            dir.path().join("victim"),
+            dir.path().join("locks/probe.lock"),
+        )
+        .unwrap();
+        let err = Locks::open(dir.path(), LockChoice::Auto, LEASE, FlockCall::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("probe.lock is a symbolic link"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn only_no_flock_errors_fall_back() {
+        fn eio(_: &File) -> io::Result<bool> {
+            Err(io::Error::from_raw_os_error(libc::EIO))
+        }
+        fn eopnotsupp(_: &File) -> io::Result<bool> {
+            Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let err = Locks::open(dir.path(), LockChoice::Auto, LEASE, FlockCall(eio)).unwrap_err();
+        assert!(err.to_string().contains("EIO"), "{err}");
+        let a = Locks::open(dir.path(), LockChoice::Auto, LEASE, FlockCall(eopnotsupp)).unwrap();
+        assert_eq!(a.info().method, Method::LockFile);
     }
 
     #[tokio::test]

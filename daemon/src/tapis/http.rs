@@ -126,6 +126,10 @@ async fn once(req: RequestBuilder, timeout: Duration) -> Result<Answer, Failure>
         .await
         .map_err(|e| (transport(&e, timeout), None))?;
     let status = resp.status();
+    let resp_location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)
@@ -162,6 +166,10 @@ async fn once(req: RequestBuilder, timeout: Duration) -> Result<Answer, Failure>
             .unwrap_or_else(|| snippet(&text))
     };
     let err = match status.as_u16() {
+        // The client follows no redirect (see `TapisClient::new`): a 3xx
+        // would re-send the password and the token, in a header no client
+        // strips, to whatever host it names.
+        300..=399 => redirect(status, resp_location.as_deref()),
         401 => classify_401(&text, message.as_deref()),
         400 => TapisError::BadRequest(shown()),
         403 => TapisError::Forbidden(shown()),
@@ -176,6 +184,21 @@ async fn once(req: RequestBuilder, timeout: Duration) -> Result<Answer, Failure>
         other => TapisError::Protocol(format!("status {other}: {}", shown())),
     };
     Err((err, retry_after))
+}
+
+/// A redirect, refused: the message names where it pointed (without any
+/// query, which could carry anything) so the user can fix `base_url`.
+fn redirect(status: StatusCode, location: Option<&str>) -> TapisError {
+    let to = location
+        .map(|l| l.split(['?', '#']).next().unwrap_or_default())
+        .map(snippet)
+        .unwrap_or_else(|| "nowhere (no Location header)".into());
+    TapisError::Protocol(format!(
+        "Tapis answered {} redirecting to {to}; redirects are not followed \
+         (they would carry the password and the token): set base_url to the \
+         address Tapis answers at",
+        status.as_u16()
+    ))
 }
 
 /// Checks that a body is JSON (or empty); the error names the length and

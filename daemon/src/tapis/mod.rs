@@ -95,6 +95,8 @@ pub struct TapisClient {
 impl TapisClient {
     /// Builds a client from the config's base URL and timeouts.
     pub fn new(config: &Config) -> Result<Self, TapisError> {
+        // However the config was built: no secret goes out in clear.
+        config.check_transport().map_err(TapisError::Protocol)?;
         // reqwest is built without a bundled crypto provider; use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -102,6 +104,10 @@ impl TapisClient {
             .timeout(config.http_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("tapis-agent/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the password (a 307 re-sends the body)
+            // and `X-Tapis-Token` (a header reqwest does not strip) to
+            // another host: a 3xx is an error instead (see `http::once`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TapisError::Protocol(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {

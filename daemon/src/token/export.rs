@@ -17,3 +17,13 @@ pub fn write_token_file(path: &Path, tokens: &Tokens) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(&body).map_err(std::io::Error::other)?;
     crate::store::write_atomic(path, &bytes)
 }
+
+/// Removes the token file at `path` (at logout: the token in it would
+/// still work for hours). True when there was one.
+pub fn remove_token_file(path: &Path) -> std::io::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -377,6 +377,15 @@ impl TokenManager {
             }
         }
         self.clear();
+        if let Some(path) = &self.config.export_token_file {
+            match super::export::remove_token_file(path) {
+                Ok(true) => tracing::info!(file = %path.display(), "removed the token file"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot remove the token file")
+                }
+            }
+        }
         if forget_client {
             if let Err(e) = stored::delete_client(&self.config.state_dir) {
                 tracing::error!(error = %e, "cannot delete the stored OAuth client");
