@@ -617,6 +617,15 @@ fn device_login_shows_the_code_and_polls() {
 fn logout_and_export_make_paths_absolute() {
     let agent = FakeAgent::start(|req| match req {
         Request::Logout { .. } => Response::LoggedOut,
+        // Logout asks which token file the agent keeps fresh (none here).
+        Request::Settings => Response::Settings(AgentSettings {
+            base_url: "http://127.0.0.1:1".into(),
+            tenant: None,
+            username: None,
+            config_file: None,
+            state_dir: "/nonexistent".into(),
+            export_token_file: None,
+        }),
         Request::ExportTokenFile { path } => Response::Exported {
             path: path
                 .clone()
@@ -643,6 +652,7 @@ fn logout_and_export_make_paths_absolute() {
     assert_eq!(
         agent.calls(),
         [
+            Request::Settings,
             Request::Logout {
                 forget_client: true
             },
