@@ -184,7 +184,6 @@ fn run(effective: Effective) -> anyhow::Result<()> {
         profiles,
         ..
     } = effective;
-    crate::heap::one_arena();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(BLOCKING_THREADS)
