@@ -8,6 +8,8 @@
 # (target/build-wheel-venv); zig is the C compiler and linker of both
 # targets (ring's C and assembly too), so only Rust and Python 3 are needed.
 #
+# Also the source distribution (maturin sdist), into the same directory.
+#
 # Each wheel is proven twice: maturin's compliance check (--auditwheel
 # check) fails the build on a symbol newer than the tag allows, and then the
 # highest GLIBC_2.* version each binary asks for is read from its ELF
@@ -97,3 +99,9 @@ for cpu in "${cpus[@]}"; do
   trap - EXIT
   echo "$whl: $(du -k "$whl" | cut -f1) KiB"
 done
+
+# The source distribution, for where no wheel fits (another CPU, musl, an
+# older glibc): pip builds it with Rust and a C compiler. A few seconds.
+echo "--- source distribution"
+rm -f "$root"/target/wheels/tapis_agent-*.tar.gz
+(cd "$root/python" && PATH="$venv/bin:$PATH" maturin sdist --out "$root/target/wheels")

@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,20 +118,27 @@ def test_a_fresh_venv_has_both_programs_and_starts_an_agent(
     assert int(again) == out["pid"]
 
 
-def test_pip_install_from_a_checkout(tmp_path: Path, sandbox: Sandbox, fake: Fake, isolated: dict[str, str]) -> None:
-    """``pip install ./python`` builds from source with pip's own maturin.
+def source_build_env() -> dict[str, str]:
+    """The environment of a pip build from source, into ``target/pip-source``
+    (one for both builds: the dependencies compile once).
 
-    The build goes to a target directory of its own; ``TAPIS_CHECKOUT_BUILD_FAST=1``
-    (scripts/test.sh sets it) compiles without optimisation, which is what
-    makes this test affordable in CI; the build steps are the same.
+    ``TAPIS_CHECKOUT_BUILD_FAST=1`` (scripts/test-pythons.sh sets it) compiles
+    without optimisation, which is what makes these tests affordable in CI;
+    the build steps are the same.
     """
-    env = dict(ORIGINAL_ENV, CARGO_TARGET_DIR=str(REPO / "target/pip-checkout"))
+    env = dict(ORIGINAL_ENV, CARGO_TARGET_DIR=str(REPO / "target/pip-source"))
     if os.environ.get("TAPIS_CHECKOUT_BUILD_FAST") == "1":
         env.update(
             CARGO_PROFILE_RELEASE_OPT_LEVEL="0",
             CARGO_PROFILE_RELEASE_LTO="false",
             CARGO_PROFILE_RELEASE_CODEGEN_UNITS="256",
         )
+    return env
+
+
+def test_pip_install_from_a_checkout(tmp_path: Path, sandbox: Sandbox, fake: Fake, isolated: dict[str, str]) -> None:
+    """``pip install ./python`` builds from source with pip's own maturin."""
+    env = source_build_env()
     run([sys.executable, "-m", "venv", tmp_path / "venv"], env)
     python = tmp_path / "venv/bin/python"
     run(
@@ -151,3 +159,58 @@ def test_the_suite_tests_the_installed_package() -> None:
         f"tapis_agent comes from {tapis_agent.__file__}, not from the installed wheel: "
         "run the suite as scripts/test.sh does (from the repository root)"
     )
+
+
+def sdist() -> Path:
+    """The source distribution scripts/build-wheel.sh wrote next to the wheels."""
+    found = sorted((REPO / "target/wheels").glob("tapis_agent-*.tar.gz"))
+    assert len(found) == 1, f"expected one sdist in target/wheels (bash scripts/build-wheel.sh), found {found}"
+    return found[0]
+
+
+def test_the_sdist_builds_and_runs_where_no_wheel_fits(
+    tmp_path: Path, sandbox: Sandbox, fake: Fake, isolated: dict[str, str]
+) -> None:
+    """``pip install tapis_agent-*.tar.gz`` in a fresh venv: what pip does on a
+    machine no wheel fits. Its own sources only (no path into the checkout):
+    the build runs in pip's temporary directory, with pip's own maturin."""
+    with tarfile.open(sdist()) as archive:
+        names = archive.getnames()
+    top = names[0].split("/")[0]
+    for needed in (
+        "pyproject.toml",
+        "python/Cargo.toml",
+        "python/Cargo.lock",
+        "daemon/Cargo.toml",
+        "client/Cargo.toml",
+        "proto/Cargo.toml",
+        "tapis_agent/__init__.py",
+        # Outside every crate, embedded by the agent (daemon/src/deploy/units.rs).
+        "systemd/tapis-agent.socket",
+        "systemd/tapis-agent.service",
+    ):
+        assert f"{top}/{needed}" in names, needed
+    env = source_build_env()
+    run([sys.executable, "-m", "venv", tmp_path / "venv"], env)
+    python = tmp_path / "venv/bin/python"
+    run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-binary",
+            "tapis-agent",
+            sdist(),
+        ],
+        env,
+        timeout=BUILD_TIMEOUT,
+    )
+    bin_dir = python.parent
+    assert "tapis-agent 0.1.0" in run([bin_dir / "tapis-agent", "--version"], isolated)
+    script = (
+        f"import tapis_agent\ntapis_agent.login({USER!r}, {PASSWORD!r})\nprint(tapis_agent.establish('ls6')[0].state)\n"
+    )
+    assert run([python, "-c", script], isolated).strip() == "created"
