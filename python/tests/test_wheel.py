@@ -27,6 +27,8 @@ TAG = f"py3-none-manylinux2014_{CPU}.{POLICY}"
 SYSTEM_PATH = "/usr/bin:/bin"
 #: A pip install from a checkout compiles everything: generous, but bounded.
 BUILD_TIMEOUT = 1200
+#: ``python -m venv`` runs ensurepip, which takes its time on a loaded machine.
+VENV_TIMEOUT = 120
 
 
 def wheel() -> Path:
@@ -67,7 +69,7 @@ def test_contents() -> None:
 
 
 def fresh_venv(where: Path, *install: str) -> Path:
-    run([sys.executable, "-m", "venv", where], ORIGINAL_ENV)
+    run([sys.executable, "-m", "venv", where], ORIGINAL_ENV, timeout=VENV_TIMEOUT)
     python = where / "bin/python"
     run(
         [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *install],
@@ -139,7 +141,7 @@ def source_build_env() -> dict[str, str]:
 def test_pip_install_from_a_checkout(tmp_path: Path, sandbox: Sandbox, fake: Fake, isolated: dict[str, str]) -> None:
     """``pip install ./python`` builds from source with pip's own maturin."""
     env = source_build_env()
-    run([sys.executable, "-m", "venv", tmp_path / "venv"], env)
+    run([sys.executable, "-m", "venv", tmp_path / "venv"], env, timeout=VENV_TIMEOUT)
     python = tmp_path / "venv/bin/python"
     run(
         [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REPO / "python"],
@@ -191,7 +193,7 @@ def test_the_sdist_builds_and_runs_where_no_wheel_fits(
     ):
         assert f"{top}/{needed}" in names, needed
     env = source_build_env()
-    run([sys.executable, "-m", "venv", tmp_path / "venv"], env)
+    run([sys.executable, "-m", "venv", tmp_path / "venv"], env, timeout=VENV_TIMEOUT)
     python = tmp_path / "venv/bin/python"
     run(
         [
