@@ -39,7 +39,7 @@ if [ "${TAPIS_SKIP_PYTHON:-}" = "1" ]; then
 fi
 
 # The wheel of this machine's CPU only: the aarch64 wheel is built and run
-# under an arm64 userland by scripts/test-arm64.sh (README, Tests).
+# under an arm64 userland by scripts/test-arm64.sh (README, "Two commands").
 echo "--- wheel (scripts/build-wheel.sh --target $(uname -m))"
 bash scripts/build-wheel.sh --target "$(uname -m)"
 
