@@ -17,7 +17,7 @@
 # Debian's debootstrap and qemu-user-static (installed with apt-get when
 # missing); registers qemu-aarch64 with binfmt_misc when it is not already
 # (the F flag: the interpreter is opened now, so it works inside the
-# chroot).
+# chroot), and removes that entry again at the end.
 #
 # Usage: sudo bash scripts/test-arm64.sh
 set -euo pipefail
@@ -45,15 +45,31 @@ if ! command -v debootstrap >/dev/null || [ ! -x /usr/bin/qemu-aarch64-static ];
   apt-get install -y -qq debootstrap qemu-user-static >/dev/null
 fi
 
-echo "--- binfmt_misc: qemu-aarch64"
+# What this run changes on the host is undone when it ends: the binfmt_misc
+# entry and mount it added, the fake Tapis, the temporary directory.
 binfmt=/proc/sys/fs/binfmt_misc
+mounted=0
+registered=0
+work=""
+fake_pid=""
+cleanup() {
+  if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; fi
+  if [ -n "$work" ]; then rm -rf "$work"; fi
+  if [ "$registered" = 1 ]; then echo -1 >"$binfmt/qemu-aarch64" || true; fi
+  if [ "$mounted" = 1 ]; then umount "$binfmt" || true; fi
+}
+trap cleanup EXIT
+
+echo "--- binfmt_misc: qemu-aarch64"
 if [ ! -e "$binfmt/register" ]; then
   mount -t binfmt_misc binfmt_misc "$binfmt"
+  mounted=1
 fi
 if [ ! -e "$binfmt/qemu-aarch64" ]; then
   # Debian's entry (qemu-user-static), flags OPF: F opens the interpreter
   # once, here, so that the chroot needs no copy of it.
   cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$binfmt/register"
+  registered=1
 fi
 if ! grep -qx enabled "$binfmt/qemu-aarch64" || ! grep -q '^flags: .*F' "$binfmt/qemu-aarch64"; then
   echo "binfmt_misc's qemu-aarch64 entry is disabled or lacks the F flag:" >&2
@@ -116,12 +132,6 @@ done
 
 echo "--- fake Tapis on the host's loopback"
 work="$(mktemp -d)"
-fake_pid=""
-cleanup() {
-  if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
 "$fake_bin" --listen 127.0.0.1:0 >"$work/fake.out" 2>"$work/fake.err" &
 fake_pid=$!
 for _ in $(seq 1 $((wait_secs * 10))); do
