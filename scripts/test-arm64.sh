@@ -2,9 +2,9 @@
 # The aarch64 wheel, proven on arm64 (Vista's CPU), not only built: builds it
 # (scripts/build-wheel.sh --target aarch64), installs it with pip into a real
 # Debian arm64 userland and runs it there against the fake Tapis on this
-# machine's loopback: tapis-agent, tapis-cred login (--password-stdin),
-# establish of three systems, token, and the Python package with the tapipy
-# plugin making calls. Every arm64 program (Debian's python3 and pip, the
+# machine's loopback, over TLS (a forwarder with a CA made for the run):
+# tapis-agent, tapis-cred login (--password-stdin), establish of three
+# systems, token, and the Python package with the tapipy plugin making calls. Every arm64 program (Debian's python3 and pip, the
 # wheel's tapis-agent and tapis-cred) runs under qemu-user through the
 # kernel's binfmt_misc, as it would on an arm64 machine.
 #
@@ -52,8 +52,10 @@ mounted=0
 registered=0
 work=""
 fake_pid=""
+tls_pid=""
 cleanup() {
   if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; fi
+  if [ -n "$tls_pid" ]; then kill "$tls_pid" 2>/dev/null || true; fi
   if [ -n "$work" ]; then rm -rf "$work"; fi
   if [ "$registered" = 1 ]; then echo -1 >"$binfmt/qemu-aarch64" || true; fi
   if [ "$mounted" = 1 ]; then umount "$binfmt" || true; fi
@@ -146,12 +148,91 @@ if [ -z "$url" ]; then
 fi
 echo "fake Tapis at $url"
 
+# Tapis is HTTPS: the programs in the userland reach the fake through a TLS
+# forwarder on the host, with a certificate of a CA made for this run, so
+# that their TLS (rustls with ring, built for aarch64 by zig) runs too.
+echo "--- TLS in front of the fake"
+(
+  cd "$work"
+  openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    -keyout ca.key -out ca.pem -days 1 -subj "/CN=tapis-agent arm64 test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    -keyout key.pem -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+    -out cert.pem -days 1 -extfile server.ext 2>/dev/null
+)
+cat >"$work/tls_forward.py" <<'PYFWD'
+"""HTTPS on 127.0.0.1 (an ephemeral port) forwarded to the fake's HTTP."""
+import http.client
+import http.server
+import ssl
+import sys
+import urllib.parse
+
+cert, key, upstream = sys.argv[1:4]
+up = urllib.parse.urlsplit(upstream)
+HOP = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+class Forward(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(f"listening on https://127.0.0.1:{server.server_address[1]}", flush=True)
+server.serve_forever()
+PYFWD
+python3 "$work/tls_forward.py" "$work/cert.pem" "$work/key.pem" "$url" >"$work/tls.out" 2>"$work/tls.err" &
+tls_pid=$!
+for _ in $(seq 1 $((wait_secs * 10))); do
+  grep -qs '^listening on ' "$work/tls.out" && break
+  sleep 0.1
+done
+https_url="$(sed -n 's/^listening on //p' "$work/tls.out")"
+if [ -z "$https_url" ]; then
+  echo "the TLS forwarder did not start:" >&2
+  cat "$work/tls.err" >&2
+  exit 1
+fi
+cp "$work/ca.pem" "$rootfs/tmp/tapis-arm64-ca.pem"
+echo "fake Tapis over TLS at $https_url"
+
 # The run inside, as an unprivileged user: the programs of the wheel's venv
-# only, the agent started explicitly, then the client and the plugin.
+# only, the agent started explicitly, then the client and the plugin; TLS
+# trusts this run's CA only (the agent reads SSL_CERT_FILE; tapipy is given
+# the file as its `verify`).
 cat >"$rootfs/tmp/tapis-arm64-run.sh" <<'EOF'
 set -euo pipefail
 url="$1"
 export HOME=/home/tester PATH=/opt/venv/bin:/usr/bin:/bin
+export SSL_CERT_FILE=/tmp/tapis-arm64-ca.pem
 cd "$HOME"
 rm -rf .local/state/tapis-agent /tmp/tapis-agent-1000
 echo "uname -m: $(uname -m); python: $(python3 -c 'import platform; print(platform.machine(), platform.python_version())')"
@@ -171,6 +252,7 @@ token="$(tapis-cred token)"
 test -n "$token"
 echo "token: ${#token} characters"
 python3 - "$url" <<'PY'
+import os
 import sys
 import tapis_agent
 from tapipy.tapis import Tapis
@@ -179,7 +261,7 @@ url = sys.argv[1]
 st = tapis_agent.status()
 assert st.agent.base_url == url, st.agent.base_url
 print("status:", st.login.state, st.login.username)
-t = Tapis(base_url=url, plugins=["tapis_agent.tapipy"])
+t = Tapis(base_url=url, plugins=["tapis_agent.tapipy"], verify=os.environ["SSL_CERT_FILE"])
 for system in ("stampede3", "ls6", "frontera"):
     s = t.systems.getSystem(systemId=system)
     print("tapipy getSystem:", s.id, s.defaultAuthnMethod)
@@ -196,7 +278,7 @@ echo "--- the arm64 run"
 start=$(date +%s)
 timeout "$run_secs" unshare --mount --propagation private -- bash -c \
   'mount -t proc proc "$0/proc" && exec chroot --userspec=1000:1000 "$0" env -i LANG=C.UTF-8 /bin/bash /tmp/tapis-arm64-run.sh "$1"' \
-  "$rootfs" "$url"
+  "$rootfs" "$https_url"
 echo "arm64 run took $(($(date +%s) - start)) s"
 
 # What the fake saw: one login, the establishes, the plugin's calls.
