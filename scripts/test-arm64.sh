@@ -4,9 +4,10 @@
 # Debian arm64 userland and runs it there against the fake Tapis on this
 # machine's loopback, over TLS (a forwarder with a CA made for the run):
 # tapis-agent, tapis-cred login (--password-stdin), establish of three
-# systems, token, and the Python package with the tapipy plugin making calls. Every arm64 program (Debian's python3 and pip, the
-# wheel's tapis-agent and tapis-cred) runs under qemu-user through the
-# kernel's binfmt_misc, as it would on an arm64 machine.
+# systems, token, and the Python package with the tapipy plugin making calls.
+# Every arm64 program (Debian's python3 and pip, the wheel's tapis-agent and
+# tapis-cred) runs under qemu-user through the kernel's binfmt_misc, as it
+# would on an arm64 machine.
 #
 # The userland is Debian bookworm arm64 (debootstrap --foreign, then its
 # second stage under qemu) with a venv holding the real tapipy from PyPI;
