@@ -335,12 +335,22 @@ pub fn log_path() -> PathBuf {
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     };
-    let state = env_dir("TAPIS_AGENT_STATE_DIR").unwrap_or_else(|| {
-        env_dir("XDG_STATE_HOME")
-            .or_else(|| env_dir("HOME").map(|h| h.join(".local/state")))
-            .unwrap_or_else(|| PathBuf::from("/"))
-            .join("tapis-agent")
-    });
+    let home = env_dir("HOME");
+    // A JupyterHub server's kept directory, when the user created it
+    // (daemon/src/paths.rs, default_state_dir).
+    let jupyterhub = home
+        .as_ref()
+        .filter(|_| std::env::var_os("JUPYTERHUB_USER").is_some())
+        .map(|h| h.join(crate::doctor::JUPYTERHUB_STATE_DIR))
+        .filter(|d| d.is_dir());
+    let state = env_dir("TAPIS_AGENT_STATE_DIR")
+        .or(jupyterhub)
+        .unwrap_or_else(|| {
+            env_dir("XDG_STATE_HOME")
+                .or_else(|| home.map(|h| h.join(".local/state")))
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join("tapis-agent")
+        });
     state.join("agent.log")
 }
 

@@ -25,8 +25,25 @@ pub fn default_socket() -> PathBuf {
     dir.join("agent.sock")
 }
 
-/// `$XDG_STATE_HOME/tapis-agent`, else `~/.local/state/tapis-agent`.
+/// On a JupyterHub server, the state directory that survives its restarts
+/// when the user has created it (relative to the home directory): DesignSafe's
+/// JupyterHub keeps only `~/MyData` (the user's own storage), projects and
+/// `~/Work` (docs/install.md, "DesignSafe JupyterHub"). `tapis-cred doctor`
+/// names it.
+pub const JUPYTERHUB_STATE_DIR: &str = "MyData/.tapis-agent";
+
+/// `~/MyData/.tapis-agent` on a JupyterHub server (`JUPYTERHUB_USER` set)
+/// where that directory exists, else `$XDG_STATE_HOME/tapis-agent`, else
+/// `~/.local/state/tapis-agent`. The directory is the user's opt-in: the
+/// agent never creates it there, since who may read `~/MyData` is the
+/// hub's to say.
 pub fn default_state_dir() -> PathBuf {
+    if std::env::var_os("JUPYTERHUB_USER").is_some() {
+        let kept = home().join(JUPYTERHUB_STATE_DIR);
+        if kept.is_dir() {
+            return kept;
+        }
+    }
     env_dir("XDG_STATE_HOME")
         .unwrap_or_else(|| home().join(".local/state"))
         .join("tapis-agent")
