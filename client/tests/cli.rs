@@ -615,6 +615,15 @@ fn device_login_shows_the_code_and_polls() {
 #[test]
 fn logout_and_export_make_paths_absolute() {
     let agent = FakeAgent::start(|req| match req {
+        // Logout asks which token file the agent keeps, to say it went.
+        Request::Settings => Response::Settings(AgentSettings {
+            base_url: "https://designsafe.tapis.io".into(),
+            tenant: None,
+            username: None,
+            config_file: None,
+            state_dir: "/home/u/.local/state/tapis-agent".into(),
+            export_token_file: None,
+        }),
         Request::Logout { .. } => Response::LoggedOut,
         Request::ExportTokenFile { path } => Response::Exported {
             path: path
@@ -642,6 +651,7 @@ fn logout_and_export_make_paths_absolute() {
     assert_eq!(
         agent.calls(),
         [
+            Request::Settings,
             Request::Logout {
                 forget_client: true
             },
