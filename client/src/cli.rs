@@ -25,7 +25,8 @@ pub const DEFAULT_MIN_VALID_SECS: u64 = 60;
     long_about = None,
     after_help = "The agent's socket: --socket, else $TAPIS_AGENT_SOCK, else \
         $XDG_RUNTIME_DIR/tapis-agent/agent.sock (/tmp/tapis-agent-$UID/agent.sock \
-        when XDG_RUNTIME_DIR is unset).\n\n\
+        when XDG_RUNTIME_DIR is unset; the private directory named in \
+        ~/.local/state/tapis-agent/runtime-dir.HOST when another user took that one).\n\n\
         Exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, \
         4 system not found, 5 permission denied, 6 system does not use TMS_KEYS, \
         7 agent not reachable, 8 Tapis unreachable, 9 agent busy.\n\n\

@@ -699,3 +699,189 @@ async fn a_config_file_others_can_write_is_refused() {
         );
     }
 }
+
+/// Runs `program args` as `nobody` with `home` as its home and no runtime
+/// directory, capturing its output.
+fn as_nobody(home: &std::path::Path, program: &std::path::Path, args: &[&str]) -> Output {
+    std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(program)
+        .args(args)
+        .env("HOME", home)
+        .env("TAPIS_AGENT_AUTOSTART", "1")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("TAPIS_AGENT_SOCK")
+        .env_remove("TAPIS_AGENT_STATE_DIR")
+        .env_remove("INVOCATION_ID")
+        .env_remove("NOTIFY_SOCKET")
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run as nobody")
+}
+
+/// Point 3: another user creates `/tmp/tapis-agent-$UID` first (here root
+/// for the user `nobody`, open to all). `exec` still runs the job, with an
+/// agent in a private directory of unpredictable name; autostart starts the
+/// agent there, and later commands find it through the pointer file in the
+/// user's state directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(as_root), ignore = "needs root")]
+async fn a_neighbour_owning_the_runtime_directory_cannot_stop_a_job() {
+    use std::os::unix::fs::PermissionsExt;
+    assert!(is_root(), "needs root to act as two users");
+    let fixed = std::path::PathBuf::from("/tmp/tapis-agent-65534");
+    let cleanup = || {
+        let _ = std::fs::remove_dir_all(&fixed);
+        for e in std::fs::read_dir("/tmp").expect("tmp").flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with("tapis-agent-65534.")
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    };
+    cleanup();
+    std::fs::create_dir(&fixed).expect("mkdir");
+    std::fs::set_permissions(&fixed, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let home = temp_dir("th");
+    std::os::unix::fs::chown(home.path(), Some(65534), Some(65534)).expect("chown");
+    let h = home.path().to_owned();
+
+    let exec = blocking(move || {
+        as_nobody(
+            &h,
+            &bin_path("tapis-agent"),
+            &["--base-url", "http://127.0.0.1:9", "exec", "--quiet", "--"]
+                .into_iter()
+                .chain(["sh", "-c", "echo \"$TAPIS_AGENT_SOCK\""])
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await;
+    assert_eq!(exec.status.code(), Some(0), "{exec:?}");
+    let used = text(&exec.stdout);
+    assert!(
+        used.starts_with("/tmp/tapis-agent-65534.") && used.contains("/exec-"),
+        "the job ran with {used}"
+    );
+    let private_dir = used.split("/exec-").next().unwrap_or_default().to_owned();
+    let pointer = std::fs::read_dir(home.path().join(".local/state/tapis-agent"))
+        .expect("state dir")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("runtime-dir."))
+        .expect("pointer file");
+    assert_eq!(
+        std::fs::read_to_string(pointer.path())
+            .expect("pointer")
+            .trim(),
+        private_dir
+    );
+    let meta = std::fs::symlink_metadata(&private_dir).expect("private dir");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+
+    // Autostart starts the agent in that directory; the next command finds it.
+    let h = home.path().to_owned();
+    let (first, second) = blocking(move || {
+        let cred = bin_path("tapis-cred");
+        (
+            as_nobody(&h, &cred, &["--json", "status"]),
+            as_nobody(&h, &cred, &["--json", "-v", "status"]),
+        )
+    })
+    .await;
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    assert_eq!(second.status.code(), Some(0), "{second:?}");
+    let pid = |out: &Output| {
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("status --json")["agent"]
+            ["pid"]
+            .as_u64()
+            .expect("pid")
+    };
+    let agent = pid(&first);
+    assert_eq!(agent, pid(&second), "a second agent was started");
+    assert!(
+        text(&second.stderr).contains(&format!("{private_dir}/agent.sock")),
+        "{}",
+        text(&second.stderr)
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &agent.to_string()])
+        .status();
+    std::os::unix::fs::chown(home.path(), Some(0), Some(0)).expect("chown");
+    cleanup();
+}
+
+/// Point 9: an `exec` killed with SIGKILL leaves its directory (with, when
+/// logged in, a token file that still works); the next agent or `exec`
+/// started there removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directories_of_killed_execs_are_removed_at_start_up() {
+    let runtime = temp_dir("th");
+    let base = runtime.path().join("tapis-agent");
+    let state = temp_dir("th");
+    let exec = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin_path("tapis-agent"));
+        cmd.args(["--base-url", "http://127.0.0.1:9", "--state-dir"])
+            .arg(state.path().join("s"))
+            .args(["exec", "--private", "--quiet", "--"])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env_remove("TAPIS_AGENT_SOCK")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let exec_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&base)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("exec-"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut killed = {
+        use std::os::unix::process::CommandExt;
+        exec(&["sleep", "30"])
+            .process_group(0)
+            .spawn()
+            .expect("exec")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while exec_dirs().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "exec made no directory"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // exec and its command, as a job scheduler kills them.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", killed.id())])
+        .status();
+    let _ = killed.wait();
+    let left = exec_dirs();
+    assert_eq!(left.len(), 1, "{left:?}");
+    // Another exec starts beside it: the dead one's directory goes.
+    let status = exec(&["true"]).status().expect("exec");
+    assert!(status.success());
+    assert_eq!(exec_dirs(), Vec::<std::path::PathBuf>::new());
+    // So does an agent starting on the socket beside such a directory.
+    let stale = base.join(format!("exec-{}-0000beef", u32::MAX - 1));
+    std::fs::create_dir(&stale).expect("mkdir");
+    let paths = AgentPaths {
+        socket: base.join("agent.sock"),
+        ..AgentPaths::under(state.path())
+    };
+    let _agent = AgentProcess::start(&paths, "http://127.0.0.1:9", "info").await;
+    assert!(!stale.exists(), "the agent left a dead exec's directory");
+}
