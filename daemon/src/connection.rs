@@ -168,7 +168,7 @@ async fn reply(
 ) -> Result<(), CodecError> {
     use tokio::io::AsyncWriteExt;
     // Answers may carry a token: the buffer is wiped after use.
-    let frame = zeroize::Zeroizing::new(encode_frame(resp)?);
+    let frame = zeroize::Zeroizing::new(encode_answer(resp)?);
     let out = match held.take() {
         Some(mut first) => {
             first.extend_from_slice(&frame);
@@ -187,6 +187,31 @@ async fn reply(
             std::io::ErrorKind::TimedOut,
             "client did not read its answer",
         ))),
+    }
+}
+
+/// `resp` as a frame; an answer too large for one is replaced by an error
+/// saying so, which the client shows, rather than lost.
+fn encode_answer(resp: &Response) -> Result<Vec<u8>, CodecError> {
+    match encode_frame(resp) {
+        Err(CodecError::TooLarge { .. } | CodecError::Encode(_)) => {
+            let len = tapis_agent_proto::encoded_len(resp);
+            tracing::warn!(
+                len,
+                "an answer does not fit in one frame; sending an error instead"
+            );
+            encode_frame(&Response::Error(
+                ErrorReply::new(
+                    ErrorKind::Other,
+                    format!(
+                        "the answer ({len} bytes) does not fit in one frame ({} bytes)",
+                        tapis_agent_proto::MAX_FRAME_LEN
+                    ),
+                )
+                .with_hint("ask for fewer systems at once"),
+            ))
+        }
+        other => other,
     }
 }
 

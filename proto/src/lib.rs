@@ -7,11 +7,13 @@
 
 mod codec;
 mod error;
+pub mod limits;
 mod message;
 mod secret;
 
 pub use codec::{
-    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, read_frame, write_frame,
+    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, encoded_len, read_frame,
+    write_frame,
 };
 #[cfg(feature = "tokio")]
 pub use codec::{FrameReader, read_frame_async, write_frame_async};

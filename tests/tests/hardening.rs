@@ -885,3 +885,45 @@ async fn directories_of_killed_execs_are_removed_at_start_up() {
     let _agent = AgentProcess::start(&paths, "http://127.0.0.1:9", "info").await;
     assert!(!stale.exists(), "the agent left a dead exec's directory");
 }
+
+/// Point 8: the limits the client accepts fit the frames the agent sends:
+/// `check` of 256 ids of 80 characters (Tapis knows none of them, so every
+/// answer is an error with a message) answers, one result per id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_of_256_long_ids_answers() {
+    use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_SYSTEMS_PER_REQUEST};
+    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
+    let dir = temp_dir("th");
+    let paths = AgentPaths::under(dir.path());
+    let _agent = AgentProcess::start(&paths, &fake.base_url(), "warn").await;
+    let socket = paths.socket.clone();
+    let ids: Vec<String> = (0..MAX_SYSTEMS_PER_REQUEST)
+        .map(|i| format!("s{i:0>width$}", width = MAX_SYSTEM_ID_LEN - 1))
+        .collect();
+    let (login, human, json) = blocking(move || {
+        let login = login(&socket);
+        let mut args = vec!["check"];
+        args.extend(ids.iter().map(String::as_str));
+        let human = cred_cmd(&socket, &args, None);
+        let mut json_args = vec!["--json"];
+        json_args.extend(&args);
+        (login, human, cred_cmd(&socket, &json_args, None))
+    })
+    .await;
+    assert_eq!(login.status.code(), Some(0), "{login:?}");
+    for out in [&human, &json] {
+        let code = out.status.code();
+        assert!(
+            code != Some(7) && code != Some(1),
+            "{code:?} {}",
+            text(&out.stderr)
+        );
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let results = doc["results"]
+        .as_array()
+        .or_else(|| doc["systems"].as_array())
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(results.len(), MAX_SYSTEMS_PER_REQUEST, "{doc}");
+    fake.shutdown().await;
+}
