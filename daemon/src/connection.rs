@@ -1,7 +1,7 @@
 //! One client connection: peer check, hello, then framed request/response.
 
 use crate::dispatch::Agent;
-use crate::idle::IdleSet;
+use crate::idle::{IdleSet, Wait};
 use interprocess::local_socket::tokio::{Stream, prelude::*};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +36,12 @@ pub async fn serve(
             return;
         }
     }
+    let out = Out {
+        stream: &stream,
+        within: agent.config.write_timeout,
+        idle: &idle,
+        conn,
+    };
     let mut greeted = false;
     let mut frames = FrameReader::new();
     // The hello's answer, while it waits to go out with the next answer.
@@ -47,23 +53,24 @@ pub async fn serve(
             agent.config.hello_timeout
         };
         let mut reader = &stream;
-        let waiting = idle.waiting(conn, greeted);
+        let waiting = idle.waiting(conn, if greeted { Wait::Request } else { Wait::Hello });
         let body = tokio::select! {
-            r = tokio::time::timeout(wait, frames.read_frame(&mut reader)) => r,
-            _ = shutdown.changed() => return,
-            _ = waiting.closed() => {
-                // The next thing the client reads is this answer, whether it
-                // is about to say hello or to ask again: a retry, exit 9.
-                tracing::debug!(conn, greeted, "closing the longest-waiting connection to make room");
-                let busy = ErrorReply::new(
-                    ErrorKind::Busy,
-                    "the agent is at its connection limit and closed this idle connection",
-                )
-                .with_hint("try again; close connections you do not use");
-                let _ = reply(&stream, agent.config.write_timeout, &mut held, &Response::Error(busy)).await;
-                return;
-            }
-        };
+                    r = tokio::time::timeout(wait, frames.read_frame(&mut reader)) => r,
+                    _ = shutdown.changed() => return,
+                    _ = waiting.closed() => {
+                        // The next thing the client reads is this answer, whether it
+                        // is about to say hello or to ask again: a retry, exit 9.
+                        tracing::debug!(conn, greeted, "closing the longest-waiting connection to make room");
+                        let busy = ErrorReply::new(
+                            ErrorKind::Busy,
+                            "the agent is at its connection limit and closed this idle connection",
+                        )
+                        .with_hint("try again; close connections you do not use");
+                        let _ = reply(
+        &out, &mut held, &Response::Error(busy)).await;
+                        return;
+                    }
+                };
         drop(waiting);
         let body = match body {
             Err(_) => {
@@ -79,13 +86,7 @@ pub async fn serve(
             Ok(r) => r,
             Err(e) => {
                 tracing::info!(conn, error = %e, "bad request frame; closing connection");
-                let _ = reply(
-                    &stream,
-                    agent.config.write_timeout,
-                    &mut held,
-                    &protocol_error(&e),
-                )
-                .await;
+                let _ = reply(&out, &mut held, &protocol_error(&e)).await;
                 return;
             }
         };
@@ -96,8 +97,7 @@ pub async fn serve(
             } = req
             else {
                 let _ = reply(
-                    &stream,
-                    agent.config.write_timeout,
+                    &out,
                     &mut held,
                     &Response::Error(ErrorReply::new(
                         ErrorKind::Usage,
@@ -118,13 +118,7 @@ pub async fn serve(
                 );
                 let e = ErrorReply::new(ErrorKind::AgentUnreachable, msg)
                     .with_hint("restart the agent after upgrading, or use the matching tapis-cred");
-                let _ = reply(
-                    &stream,
-                    agent.config.write_timeout,
-                    &mut held,
-                    &Response::Error(e),
-                )
-                .await;
+                let _ = reply(&out, &mut held, &Response::Error(e)).await;
                 return;
             }
             greeted = true;
@@ -140,10 +134,7 @@ pub async fn serve(
                     Ok(frame) => held = Some(frame),
                     Err(_) => return,
                 }
-            } else if reply(&stream, agent.config.write_timeout, &mut held, &hello)
-                .await
-                .is_err()
-            {
+            } else if reply(&out, &mut held, &hello).await.is_err() {
                 return;
             }
             continue;
@@ -151,37 +142,74 @@ pub async fn serve(
         let request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!("request", conn, request_id, kind = kind(&req));
         let answer = agent.handle(req).instrument(span).await;
-        if let Err(e) = reply(&stream, agent.config.write_timeout, &mut held, &answer).await {
+        if let Err(e) = reply(&out, &mut held, &answer).await {
             tracing::debug!(conn, error = %e, "cannot send the answer");
             return;
         }
     }
 }
 
-/// Writes `resp`, behind the frame `held` back for it if there is one, in
-/// one write.
-async fn reply(
-    stream: &Stream,
+/// Where answers go: the stream, how long a write may take, and the set
+/// through which a connection whose client does not read can be shed.
+struct Out<'a> {
+    stream: &'a Stream,
     within: Duration,
+    idle: &'a IdleSet,
+    conn: u64,
+}
+
+/// Writes `resp`, behind the frame `held` back for it if there is one, in
+/// one write. A write that cannot finish at once (the client is not
+/// reading) marks the connection as sheddable while it waits: a client
+/// that never reads cannot hold a connection slot for the whole
+/// `write_timeout` while others are turned away.
+async fn reply(
+    out: &Out<'_>,
     held: &mut Option<Vec<u8>>,
     resp: &Response,
 ) -> Result<(), CodecError> {
+    use std::task::Poll;
     use tokio::io::AsyncWriteExt;
     // Answers may carry a token: the buffer is wiped after use.
     let frame = zeroize::Zeroizing::new(encode_answer(resp)?);
-    let out = match held.take() {
+    let bytes = match held.take() {
         Some(mut first) => {
             first.extend_from_slice(&frame);
             zeroize::Zeroizing::new(first)
         }
         None => frame,
     };
-    let mut w = stream;
+    let mut w = out.stream;
     let write = async {
-        w.write_all(&out).await?;
+        w.write_all(&bytes).await?;
         w.flush().await
     };
-    match tokio::time::timeout(within, write).await {
+    let write = tokio::time::timeout(out.within, write);
+    tokio::pin!(write);
+    // Almost every answer goes out in the first poll: only a write that
+    // has to wait is registered.
+    let first = std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    let finished = match first {
+        Some(r) => r,
+        None => {
+            let blocked = out.idle.waiting(out.conn, Wait::Reader);
+            tokio::select! {
+                r = &mut write => r,
+                _ = blocked.closed() => {
+                    tracing::debug!(conn = out.conn, "closing a connection whose client does not read, to make room");
+                    return Err(CodecError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "shed: the client does not read its answers",
+                    )));
+                }
+            }
+        }
+    };
+    match finished {
         Ok(r) => r.map_err(CodecError::Io),
         Err(_) => Err(CodecError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,

@@ -927,3 +927,96 @@ async fn check_of_256_long_ids_answers() {
     assert_eq!(results.len(), MAX_SYSTEMS_PER_REQUEST, "{doc}");
     fake.shutdown().await;
 }
+
+/// Point 8: 600 clients of the user's own uid that ask and never read their
+/// answers (each blocks the agent's write once its socket buffer is full)
+/// cannot hold the 512 connection slots: `status` answers within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_do_not_delay_status() {
+    use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_SYSTEMS_PER_REQUEST};
+    use tapis_agent_proto::{PROTOCOL_VERSION, Request, encode_frame};
+    use tokio::io::AsyncWriteExt;
+    reliability_common::raise_nofile_limit();
+    let dir = temp_dir("th");
+    let paths = AgentPaths::under(dir.path());
+    let agent = AgentProcess::start(&paths, "http://127.0.0.1:9", "warn").await;
+    // Hello, then requests whose answers are near a frame each (256 invalid
+    // ids: answered without Tapis), enough to fill the socket buffer.
+    let mut bytes = encode_frame(&Request::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        client_version: "never-reads".into(),
+    })
+    .expect("hello");
+    let check = Request::Check {
+        systems: (0..MAX_SYSTEMS_PER_REQUEST)
+            .map(|i| format!("{i:/>width$}", width = MAX_SYSTEM_ID_LEN))
+            .collect(),
+        user: Some(USER.into()),
+        fresh: false,
+    };
+    for _ in 0..5 {
+        bytes.extend(encode_frame(&check).expect("check"));
+    }
+    let bytes = Arc::new(bytes);
+    let mut tasks = Vec::new();
+    for _ in 0..600 {
+        let (socket, bytes) = (paths.socket.clone(), bytes.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = tokio::net::UnixStream::connect(&socket).await.ok()?;
+            tokio::time::timeout(Duration::from_secs(10), s.write_all(&bytes))
+                .await
+                .ok()?
+                .ok()?;
+            Some(s)
+        }));
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        held.extend(t.await.expect("join"));
+    }
+    assert!(held.len() >= 512, "only {} clients got in", held.len());
+    // Let the agent answer until every slot is stuck on a write: until it
+    // stops using CPU (the work itself is not what is measured here).
+    let cpu = || {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", agent.pid())).unwrap_or_default();
+        // utime and stime: fields 14 and 15 of the line, 11 and 12 after
+        // the command name.
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        field(11) + field(12)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = cpu();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = cpu();
+        if now == last || std::time::Instant::now() > deadline {
+            break;
+        }
+        last = now;
+    }
+    let socket = paths.socket.clone();
+    let (took, out) = blocking(move || {
+        let start = std::time::Instant::now();
+        let out = cred_cmd(&socket, &["status"], None);
+        (start.elapsed(), out)
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "status took {took:?} behind clients that never read"
+    );
+    drop(held);
+}
