@@ -16,7 +16,7 @@ cd "$root"
 echo "--- cargo test --workspace"
 cargo test --workspace
 
-# The fastest tapis-cred is linked statically (README, Install); the suites
+# The fastest tapis-cred is linked statically (docs/development.md); the suites
 # that run the client binary run again with that build. A static glibc build
 # needs an explicit --target, else proc-macro crates cannot be built.
 echo "--- static tapis-cred: the client suites again"
@@ -46,7 +46,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 # Pinned, so that a new release of a linter cannot fail an unchanged tree.
-"${pip[@]}" install --quiet "tapipy==25.4.0" "pytest==9.2.0" "ruff==0.17.6" "mypy==2.4.1" "auditwheel==6.8.2"
+"${pip[@]}" install --quiet "tapipy==25.4.0" "pytest==9.2.0" "ruff==0.17.6" "mypy==2.4.1" "auditwheel==6.8.2" "dapi==0.6.3"
 "${pip[@]}" install --quiet --force-reinstall --no-deps "$root"/target/wheels/tapis_agent-*.whl
 
 echo "--- ruff, mypy"

@@ -144,9 +144,13 @@ pub fn recover(path: &Path, timeout: Duration, ui: Ui, failure: Failure) -> Resu
     }
     match start(path, ui) {
         Ok(started) => Agent::connect(&started, timeout, ui),
-        Err(why) => {
+        Err(NotStarted { why, agent_said }) => {
             let mut f = failure;
             f.message = format!("{}; starting one failed: {why}", f.message);
+            if agent_said {
+                // Starting it by hand would fail the same way.
+                f.hint = Some("fix what the agent says above, then run the command again".into());
+            }
             Err(f)
         }
     }
@@ -174,11 +178,27 @@ fn nothing_listens(path: &Path) -> bool {
     }
 }
 
+/// Why no agent was started.
+struct NotStarted {
+    why: String,
+    /// `why` quotes the agent's own last words.
+    agent_said: bool,
+}
+
+impl From<String> for NotStarted {
+    fn from(why: String) -> Self {
+        Self {
+            why,
+            agent_said: false,
+        }
+    }
+}
+
 /// Starts `tapis-agent --socket PATH` detached, unless another client did
 /// so meanwhile, and waits until it accepts connections. Returns the socket:
 /// `path`, or one in a fresh private directory when another user has taken
 /// `path`'s.
-fn start(path: &Path, ui: Ui) -> Result<PathBuf, String> {
+fn start(path: &Path, ui: Ui) -> Result<PathBuf, NotStarted> {
     let fresh;
     let path = if taken_by_another_user(path) {
         let dir = socket::make_private_runtime_dir(socket::effective_uid())?;
@@ -210,6 +230,8 @@ fn start(path: &Path, ui: Ui) -> Result<PathBuf, String> {
     let err = out
         .try_clone()
         .map_err(|e| format!("cannot open the log {}: {e}", log.display()))?;
+    // Where this start's lines begin, to quote them if it fails.
+    let logged_before = out.metadata().map(|m| m.len()).unwrap_or(0);
     let socket = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut child = Command::new(&exe)
         .arg("--socket")
@@ -223,8 +245,15 @@ fn start(path: &Path, ui: Ui) -> Result<PathBuf, String> {
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-    wait_until_accepting(path, &mut child, READY_LIMIT)
-        .map_err(|e| format!("{e} (log: {})", log.display()))?;
+    wait_until_accepting(path, &mut child, READY_LIMIT).map_err(|e| {
+        match last_words(&log, logged_before) {
+            Some(said) => NotStarted {
+                why: format!("{e}: {said} (log: {})", log.display()),
+                agent_said: true,
+            },
+            None => format!("{e} (log: {})", log.display()).into(),
+        }
+    })?;
     if ui.chatty() && !ui.quiet {
         crate::ui::stderr(&format!(
             "tapis-cred: started tapis-agent (pid {}; log: {})\n",
@@ -256,6 +285,33 @@ fn wait_until_accepting(path: &Path, child: &mut Child, limit: Duration) -> Resu
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Longest quote from the agent's log, in characters.
+const QUOTE_CHARS: usize = 300;
+
+/// What a failed agent said last in its log after byte `from`: its own
+/// error line (`tapis-agent: ...`), else its last line. The cause (a typo in
+/// the config, a socket it may not use) is there, not in the exit status.
+fn last_words(log: &Path, from: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(log).ok()?;
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut tail = Vec::new();
+    // A failed start writes a few lines; bound the read all the same.
+    file.take(64 * 1024).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("tapis-agent: "))
+        .or_else(|| lines.last().copied())?;
+    Some(line.chars().take(QUOTE_CHARS).collect())
 }
 
 /// Takes the lock, polling so that the wait is bounded.
@@ -303,7 +359,7 @@ fn is_executable(path: &Path) -> bool {
 
 /// `agent.log` in the agent's state directory, as the agent computes it
 /// from the environment.
-fn log_path() -> PathBuf {
+pub fn log_path() -> PathBuf {
     let env_dir = |var| {
         std::env::var_os(var)
             .map(PathBuf::from)
@@ -448,6 +504,34 @@ mod tests {
         private_dir(&d).unwrap();
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(private_dir(&d).unwrap_err().contains("chmod 700"));
+    }
+
+    #[test]
+    fn the_agents_own_error_line_is_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("agent.log");
+        fs::write(&log, "tapis-agent: an old failure\n").unwrap();
+        let from = fs::metadata(&log).unwrap().len();
+        assert_eq!(last_words(&log, from), None);
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        io::Write::write_all(
+            &mut f,
+            b"2026-01-01T00:00:00Z  INFO starting\n\
+              tapis-agent: /c.toml: line 2: unknown key `cache_tll_secs` (did you mean `cache_ttl_secs`?)\n\n",
+        )
+        .unwrap();
+        assert_eq!(
+            last_words(&log, from).as_deref(),
+            Some("/c.toml: line 2: unknown key `cache_tll_secs` (did you mean `cache_ttl_secs`?)")
+        );
+        io::Write::write_all(&mut f, b"thread 'main' has overflowed its stack\n").unwrap();
+        assert_eq!(
+            last_words(&log, from).as_deref(),
+            Some("/c.toml: line 2: unknown key `cache_tll_secs` (did you mean `cache_ttl_secs`?)")
+        );
+        let other = dir.path().join("other.log");
+        fs::write(&other, "first\nkilled\n").unwrap();
+        assert_eq!(last_words(&other, 0).as_deref(), Some("killed"));
     }
 
     #[test]

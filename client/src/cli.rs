@@ -16,6 +16,64 @@ pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Default of `token --min-valid`, in seconds.
 pub const DEFAULT_MIN_VALID_SECS: u64 = 60;
 
+/// The commands a new user needs, listed first in the help.
+const START_HERE: [&str; 4] = ["login", "establish", "token", "status"];
+
+/// The command line as `tapis-cred` parses it and shows its help: commands
+/// grouped (start here, then the rest), and the global options shown once,
+/// in the top-level help and page, not again under every command.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let groups = command_groups(&cmd);
+    // A command's own (hidden) copy of each global option: clap then does
+    // not add a visible one, and parses exactly as before.
+    cmd.mut_subcommands(|sub| {
+        let sub = globals
+            .iter()
+            .fold(sub, |sub, global| sub.arg(global.clone().hide(true)));
+        let after = sub
+            .get_after_help()
+            .map(|h| format!("{h}\n\n"))
+            .unwrap_or_default();
+        sub.after_help(format!(
+            "{after}Global options (--json, -q, -v, --timeout, ...): tapis-cred --help"
+        ))
+    })
+    .help_template(format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{groups}\n\
+         Options:\n{{options}}{{after-help}}"
+    ))
+}
+
+/// "Start here" and "More commands", each command with its one-line about,
+/// aligned; from the definitions, so the list cannot miss a command.
+fn command_groups(cmd: &clap::Command) -> String {
+    let subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+    let width = subs.iter().map(|s| s.get_name().len()).max().unwrap_or(0);
+    let line = |s: &&clap::Command| {
+        let about = s.get_about().map(ToString::to_string).unwrap_or_default();
+        // Braces would be read as template placeholders.
+        let about = about.replace('{', "(").replace('}', ")");
+        format!("  {:width$}  {about}\n", s.get_name())
+    };
+    let (start, more): (Vec<_>, Vec<_>) = subs
+        .iter()
+        .partition(|s| START_HERE.contains(&s.get_name()));
+    let mut start = start;
+    start.sort_by_key(|s: &&clap::Command| START_HERE.iter().position(|n| *n == s.get_name()));
+    let mut text = String::from("Start here:\n");
+    text.extend(start.iter().map(&line));
+    text.push_str("\nMore commands:\n");
+    text.extend(more.iter().map(line));
+    text
+}
+
 /// Talk to tapis-agent: keep Tapis credentials and tokens at hand.
 #[derive(Debug, Parser)]
 #[command(
@@ -23,13 +81,9 @@ pub const DEFAULT_MIN_VALID_SECS: u64 = 60;
     version,
     about = "Establish or revoke Tapis TMS credentials and hand out tokens, via tapis-agent",
     long_about = None,
-    after_help = "The agent's socket: --socket, else $TAPIS_AGENT_SOCK, else \
-        $XDG_RUNTIME_DIR/tapis-agent/agent.sock (/tmp/tapis-agent-$UID/agent.sock \
-        when XDG_RUNTIME_DIR is unset; the private directory named in \
-        ~/.local/state/tapis-agent/runtime-dir.HOST when another user took that one).\n\n\
-        Exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, \
+    after_help = "Exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, \
         4 system not found, 5 permission denied, 6 system does not use TMS_KEYS, \
-        7 agent not reachable, 8 Tapis unreachable, 9 agent busy.\n\n\
+        7 agent not reachable, 8 Tapis unreachable, 9 agent busy, 10 wrong password.\n\n\
         Example:\n  tapis-cred establish stampede3 ls6 && sbatch job.sh",
     arg_required_else_help = true
 )]
@@ -110,8 +164,8 @@ pub enum Command {
             and forgets it. There is deliberately no TAPIS_PASSWORD variable: environment \
             variables are inherited by every child process, are readable in /proc by the \
             same user's processes and end up in job logs and crash reports.\n\n\
-            Examples:\n  tapis-cred login --username testuser\n  \
-            pass show tapis | tapis-cred login --username testuser --password-stdin\n  \
+            Examples:\n  tapis-cred login --username jdoe\n  \
+            pass show tapis | tapis-cred login --username jdoe --password-stdin\n  \
             tapis-cred login --import-token-file      # adopt ~/.tapis_tokens.json\n  \
             tapis-cred login --device                 # approve in a browser"
     )]
@@ -127,7 +181,7 @@ pub enum Command {
 
     /// Write the token to an OpsUtils-style ~/.tapis_tokens.json
     #[command(after_help = "Example:\n  tapis-cred export-token-file\n  \
-        wrote /home/testuser/.tapis_tokens.json (valid until 2026-11-23 18:00 UTC)")]
+        wrote /home/jdoe/.tapis_tokens.json (valid until 2026-11-23 18:00 UTC)")]
     ExportTokenFile(ExportArgs),
 
     /// Check the setup step by step and say how to fix what is wrong
@@ -266,12 +320,16 @@ mod tests {
     use clap::error::ErrorKind;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("tapis-cred").chain(args.iter().copied()))
+        use clap::FromArgMatches;
+        let matches = command()
+            .try_get_matches_from(std::iter::once("tapis-cred").chain(args.iter().copied()))?;
+        Cli::from_arg_matches(&matches)
     }
 
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]

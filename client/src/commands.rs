@@ -8,7 +8,7 @@ use crate::render::{self, Rendered};
 use crate::ui::Ui;
 use crate::{completions, doctor, login, socket, time, validate};
 use std::time::Duration;
-use tapis_agent_proto::{Request, Response};
+use tapis_agent_proto::{ErrorKind, Outcome, Request, Response, SystemOutcome, suggest};
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
@@ -94,8 +94,35 @@ fn systems(
         validate::user(command, user)?;
     }
     match endpoint.ask(&request(systems, targets.user.clone()))? {
-        Response::Systems(outcomes) => Ok(render::systems(endpoint.ui, command, &outcomes)),
+        Response::Systems(mut outcomes) => {
+            suggest_systems(endpoint, &mut outcomes);
+            Ok(render::systems(endpoint.ui, command, &outcomes))
+        }
         other => Err(unexpected(command, &other)),
+    }
+}
+
+/// For each system Tapis does not know, "did you mean" one the agent has
+/// seen (its cache, as `status` lists it): a typo, or the wrong case.
+fn suggest_systems(endpoint: &Endpoint, outcomes: &mut [SystemOutcome]) {
+    let not_found = |o: &SystemOutcome| matches!(&o.outcome, Outcome::Err(e) if e.kind == ErrorKind::SystemNotFound);
+    if !outcomes.iter().any(not_found) {
+        return;
+    }
+    // Only a hint: without an answer, the error stays as the agent said it.
+    let Ok(Response::Status(status)) = endpoint.ask(&Request::Status) else {
+        return;
+    };
+    let known: Vec<&str> = status.systems.iter().map(|s| s.system.as_str()).collect();
+    for o in outcomes.iter_mut() {
+        if let Outcome::Err(e) = &mut o.outcome
+            && e.kind == ErrorKind::SystemNotFound
+            && let Some(near) = suggest::closest(&o.system, known.iter().copied())
+                .into_iter()
+                .find(|&k| k != o.system)
+        {
+            e.hint = Some(format!("did you mean {near}?"));
+        }
     }
 }
 

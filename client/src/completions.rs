@@ -37,7 +37,7 @@ pub fn man(ui: Ui, args: &ManArgs) -> Result<Rendered, Failure> {
     match &args.dir {
         None => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
+            clap_mangen::Man::new(crate::cli::command())
                 .render(&mut page)
                 .map_err(|e| exit::other(format!("man: cannot render the page: {e}")))?;
             let page = String::from_utf8_lossy(&page).into_owned();
@@ -76,7 +76,7 @@ fn write_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         Ok(())
     }
     std::fs::create_dir_all(dir)?;
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = crate::cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut files = Vec::new();
     walk(cmd, dir, &mut files)?;

@@ -4,7 +4,7 @@
 
 use crate::exit::{self, Failure, REINSTALL_HINT, START_AGENT_HINT};
 use crate::socket;
-use crate::spinner::Spinner;
+use crate::spinner::{Progress, Spinner};
 use crate::ui::Ui;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io::{self, Write};
@@ -12,13 +12,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tapis_agent_proto::{
-    CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response, decode, encode_frame, read_frame,
-};
+use tapis_agent_proto::{CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response, encode_frame};
 
 /// What to tell the user when an answer does not come in time.
 const TIMEOUT_HINT: &str =
-    "raise --timeout, or look at the agent's log: journalctl --user -u tapis-agent";
+    "raise --timeout, or look at the agent's log (tapis-cred doctor says where it is)";
 
 /// Where the agent is and how long to wait for it: enough to open as many
 /// connections as a command needs.
@@ -53,7 +51,7 @@ impl Endpoint {
     /// may carry a password, which is sent only to an agent that has
     /// answered our hello.
     pub fn ask(&self, request: &Request) -> Result<Response, Failure> {
-        let _spinner = Spinner::start(self.ui, progress_label(request));
+        let _spinner = Spinner::start(self.ui, progress(request));
         let pipelined = !matches!(request, Request::Login(_));
         match Agent::open(
             &self.path,
@@ -71,22 +69,25 @@ impl Endpoint {
     }
 }
 
-/// What the spinner says while `request` is under way.
-fn progress_label(request: &Request) -> String {
-    let systems = |verb: &str, n: usize| {
-        let s = if n == 1 { "" } else { "s" };
-        format!("{verb} {n} system{s}…")
+/// What the spinner says while `request` is under way: the systems by name
+/// when there are few, and whose answer it waits for.
+fn progress(request: &Request) -> Progress {
+    let systems = |verb: &str, s: &[String]| match s {
+        [one] => format!("{verb} {one}"),
+        [a, b] => format!("{verb} {a} and {b}"),
+        many => format!("{verb} {} systems", many.len()),
     };
-    match request {
-        Request::Establish { systems: s, .. } => systems("establishing", s.len()),
-        Request::Check { systems: s, .. } => systems("checking", s.len()),
-        Request::Revoke { systems: s, .. } => systems("revoking", s.len()),
-        Request::Token { .. } => "getting a token…".into(),
-        Request::Login(_) => "logging in…".into(),
-        Request::Logout { .. } => "logging out…".into(),
-        Request::Ping => "asking Tapis…".into(),
-        _ => "waiting for the agent…".into(),
-    }
+    let (doing, waits_for) = match request {
+        Request::Establish { systems: s, .. } => (systems("establishing", s), "Tapis"),
+        Request::Check { systems: s, .. } => (systems("checking", s), "Tapis"),
+        Request::Revoke { systems: s, .. } => (systems("revoking", s), "Tapis"),
+        Request::Token { .. } => ("getting a token".into(), "Tapis"),
+        Request::Login(_) => ("logging in".into(), "Tapis"),
+        Request::Logout { .. } => ("logging out".into(), "Tapis"),
+        Request::Ping => ("asking Tapis".into(), "Tapis"),
+        _ => ("asking the agent".into(), "the agent"),
+    };
+    Progress { doing, waits_for }
 }
 
 /// An open conversation with an agent that speaks our protocol.
@@ -275,12 +276,11 @@ impl Agent {
     }
 }
 
-/// Reads and decodes one answer, wiping the frame.
+/// Reads one answer; progress notes that come before it go to the spinner
+/// (see [`Response::Progress`]). Each restarts the read timeout, which so
+/// measures the agent's silence.
 fn read_answer(stream: &mut UnixStream) -> Result<Response, CodecError> {
-    let mut body = read_frame(stream)?;
-    let answer = decode(&body);
-    wipe(&mut body);
-    answer
+    tapis_agent_proto::read_answer(stream, |notes| crate::spinner::progress(&notes))
 }
 
 /// Frames can hold a password or a token: zero them instead of leaving the
@@ -315,6 +315,7 @@ fn variant(answer: &Response) -> &'static str {
         Response::Error(_) => "Error",
         Response::Settings(_) => "Settings",
         Response::Pong(_) => "Pong",
+        Response::Progress(_) => "Progress",
     }
 }
 

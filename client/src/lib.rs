@@ -13,7 +13,6 @@ mod conn;
 mod direct;
 mod doctor;
 mod exit;
-mod fast;
 mod login;
 mod render;
 mod socket;
@@ -22,20 +21,19 @@ mod time;
 mod ui;
 mod validate;
 
-use clap::{CommandFactory, Parser};
+use clap::FromArgMatches;
 use std::ffi::OsString;
 use std::process::ExitCode;
 use ui::Ui;
 
 /// The whole program: what `tapis-cred`'s `main` runs.
 pub fn main() -> ExitCode {
-    // The hot commands skip clap (see `fast`); the rest, and every error, do not.
-    let cli = match fast::parse(std::env::args_os().skip(1)) {
-        Some(cli) => cli,
-        None => match cli::Cli::try_parse() {
-            Ok(cli) => cli,
-            Err(e) => return ExitCode::from(parse_failure(&e, std::env::args_os().skip(1))),
-        },
+    let cli = match cli::command()
+        .try_get_matches()
+        .and_then(|m| cli::Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(parse_failure(e, std::env::args_os().skip(1))),
     };
     let ui = Ui {
         json: cli.global.json,
@@ -58,8 +56,9 @@ pub fn main() -> ExitCode {
 
 /// Help, version and usage errors. Clap prints its own, except that a usage
 /// error under `--json` becomes a JSON document like every other failure.
-fn parse_failure(e: &clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
+fn parse_failure(e: clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
     use clap::error::ErrorKind as K;
+    let e = closest_first(e);
     let args: Vec<OsString> = args.take_while(|a| a != "--").collect();
     let informational = matches!(
         e.kind(),
@@ -80,7 +79,7 @@ fn parse_failure(e: &clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
         .collect::<Vec<_>>()
         .join(" ");
     let message = message.trim_start_matches("error: ");
-    let command = cli::Cli::command();
+    let command = cli::command();
     let name = args
         .iter()
         .find_map(|a| {
@@ -94,5 +93,40 @@ fn parse_failure(e: &clap::Error, args: impl Iterator<Item = OsString>) -> u8 {
         json: true,
         ..Ui::default()
     };
-    render::failure(ui, name, &exit::usage(message)).emit()
+    let mut failure = exit::usage(message);
+    if let Some(clap::error::ContextValue::Strings(near)) =
+        e.get(clap::error::ContextKind::SuggestedSubcommand)
+        && let Some(first) = near.first()
+    {
+        failure = failure.with_hint(format!("did you mean {first}?"));
+    }
+    render::failure(ui, name, &failure).emit()
+}
+
+/// An unknown subcommand's suggestions, closest first (clap ranks by Jaro
+/// similarity, which put `status` before `establish` for `estabish`).
+fn closest_first(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand {
+        return e;
+    }
+    let Some(ContextValue::String(typed)) = e.get(ContextKind::InvalidSubcommand) else {
+        return e;
+    };
+    let command = cli::command();
+    let ranked: Vec<String> = tapis_agent_proto::suggest::closest(
+        typed,
+        command.get_subcommands().map(clap::Command::get_name),
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    // Nothing close by our measure: clap's own suggestions, if any, stay.
+    if !ranked.is_empty() {
+        e.insert(
+            ContextKind::SuggestedSubcommand,
+            ContextValue::Strings(ranked),
+        );
+    }
+    e
 }

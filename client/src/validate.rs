@@ -8,16 +8,18 @@ use tapis_agent_proto::limits::{
 };
 
 /// Checks each id, then drops repeats keeping the first occurrence, so the
-/// answer lines come back in the order the user typed.
+/// answer lines come back in the order the user typed. Spaces around an id
+/// (`"stampede3 "`, pasted) are dropped: no id has them.
 pub fn systems(command: &str, ids: &[String]) -> Result<Vec<String>, Failure> {
-    for id in ids {
+    let ids: Vec<&str> = ids.iter().map(|id| id.trim()).collect();
+    for id in &ids {
         system_id(id)
             .map_err(|why| exit::usage(format!("{command}: invalid system id {id:?}: {why}")))?;
     }
     let mut unique: Vec<String> = Vec::with_capacity(ids.len());
     for id in ids {
-        if !unique.contains(id) {
-            unique.push(id.clone());
+        if !unique.iter().any(|u| u == id) {
+            unique.push(id.to_owned());
         }
     }
     if unique.len() > MAX_SYSTEMS {
@@ -78,12 +80,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got, ids(&["ls6", "stampede3", "corral.pki", "a_b-c"]));
+        let pasted = systems("establish", &ids(&["stampede3 ", "\tls6\n", "stampede3"])).unwrap();
+        assert_eq!(pasted, ids(&["stampede3", "ls6"]));
     }
 
     #[test]
     fn rejects_bad_ids_as_usage_errors() {
         let long = "x".repeat(MAX_SYSTEM_LEN + 1);
-        for bad in ["", "a b", "a/b", "ls6;rm", "é", long.as_str()] {
+        for bad in ["", " ", "a b", "a/b", "ls6;rm", "é", long.as_str()] {
             let e = systems("check", &ids(&["ok", bad])).unwrap_err();
             assert_eq!(exit::code(&e), 2, "{bad:?}");
             assert!(

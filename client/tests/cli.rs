@@ -440,15 +440,20 @@ fn login_agent() -> FakeAgent {
             refresh_problem: None,
         },
         // No configured default user: the client must have one or ask.
-        Request::Settings => Response::Settings(AgentSettings {
-            base_url: "http://127.0.0.1:1".into(),
-            tenant: None,
-            username: None,
-            config_file: None,
-            state_dir: "/nonexistent".into(),
-            export_token_file: None,
-        }),
+        Request::Settings => no_settings(),
         other => panic!("unexpected {other:?}"),
+    })
+}
+
+/// The settings of an agent with nothing configured.
+fn no_settings() -> Response {
+    Response::Settings(AgentSettings {
+        base_url: "http://127.0.0.1:1".into(),
+        tenant: None,
+        username: None,
+        config_file: None,
+        state_dir: "/nonexistent".into(),
+        export_token_file: None,
     })
 }
 
@@ -496,8 +501,9 @@ fn login_without_any_source_exits_3() {
     assert_eq!(s.code, 3);
     assert_eq!(
         s.stderr,
-        "tapis-cred: login: no password source: stdin is not a terminal\n  hint: use \
-         --password-stdin, --password-file PATH or --import-token-file\n"
+        "tapis-cred: login: no password source: stdin is not a terminal\n  hint: in Python \
+         or a notebook: tapis_agent.login(); in a script: tapis-cred login --username U \
+         --password-stdin (or --password-file PATH); in a browser: tapis-cred login --device\n"
     );
     let s: Seen = run(agent.path(), &["login", "--password-stdin"], Some("pw\n")).into();
     assert_eq!(s.code, 2, "no username and no terminal to ask on");
@@ -615,16 +621,9 @@ fn device_login_shows_the_code_and_polls() {
 #[test]
 fn logout_and_export_make_paths_absolute() {
     let agent = FakeAgent::start(|req| match req {
-        // Logout asks which token file the agent keeps, to say it went.
-        Request::Settings => Response::Settings(AgentSettings {
-            base_url: "https://designsafe.tapis.io".into(),
-            tenant: None,
-            username: None,
-            config_file: None,
-            state_dir: "/home/u/.local/state/tapis-agent".into(),
-            export_token_file: None,
-        }),
         Request::Logout { .. } => Response::LoggedOut,
+        // Logout asks which token file the agent keeps fresh (none here).
+        Request::Settings => no_settings(),
         Request::ExportTokenFile { path } => Response::Exported {
             path: path
                 .clone()

@@ -68,6 +68,13 @@ fn man_dir_gets_one_page_per_subcommand() {
         let page = dir.path().join(format!("tapis-cred-{sub}.1"));
         assert!(page.is_file(), "{} missing; wrote:\n{out}", page.display());
     }
+    // The global options are on the main page only.
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("page");
+    let option = |name: &str| format!("\\fB\\-\\-{name}\\fR");
+    assert!(read("tapis-cred.1").contains(&option("timeout")));
+    let establish = read("tapis-cred-establish.1");
+    assert!(establish.contains(&option("fresh")), "{establish}");
+    assert!(!establish.contains(&option("timeout")), "{establish}");
 }
 
 #[test]
@@ -79,5 +86,60 @@ fn every_subcommand_help_has_an_example() {
             help.contains("Example"),
             "{sub} --help has no example:\n{help}"
         );
+        // Its own options only; the global ones are one pointer away.
+        for global in [
+            "--socket <PATH>",
+            "--timeout <SECS>",
+            "--direct",
+            "--profile <NAME>",
+        ] {
+            assert!(
+                !help.contains(global),
+                "{sub} --help repeats {global}:\n{help}"
+            );
+        }
+        assert!(
+            help.trim_end()
+                .ends_with("Global options (--json, -q, -v, --timeout, ...): tapis-cred --help"),
+            "{sub}:\n{help}"
+        );
+        assert!(
+            !help.contains("testuser"),
+            "{sub}: the fake's user in an example:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn top_level_help_starts_with_the_commands_a_new_user_needs() {
+    let (code, help, err) = cred(&["--help"]);
+    assert_eq!(code, 0, "{err}");
+    let groups: Vec<&str> = help
+        .split("Start here:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\nOptions:").next())
+        .unwrap_or_else(|| panic!("no groups:\n{help}"))
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        groups[..4],
+        ["login", "establish", "token", "status"],
+        "{help}"
+    );
+    assert!(help.contains("\nMore commands:\n"), "{help}");
+    let mut listed = groups.clone();
+    listed.sort_unstable();
+    let mut all = SUBCOMMANDS.to_vec();
+    all.sort_unstable();
+    assert_eq!(listed, all, "every command listed once:\n{help}");
+    // The global options, once, at the top.
+    for global in [
+        "--json",
+        "--socket <PATH>",
+        "--timeout <SECS>",
+        "-q, --quiet",
+    ] {
+        assert_eq!(help.matches(global).count(), 1, "{global}:\n{help}");
     }
 }

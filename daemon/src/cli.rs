@@ -25,9 +25,10 @@ const BLOCKING_THREADS: usize = 16;
 /// script answers in milliseconds. Runs in the foreground; stop it with
 /// SIGTERM or Ctrl-C.
 ///
+/// You need not start it: tapis-cred starts an agent when none is running.
+///
 /// Example:
-///   tapis-agent &                  # start for this login session
-///   tapis-cred login               # once
+///   tapis-cred login               # once (starts the agent)
 ///   tapis-cred establish stampede3 ls6
 ///   tapis-agent config show        # effective settings and their sources
 ///   tapis-agent install-units      # start at login (systemd socket activation)
@@ -80,7 +81,10 @@ impl Args {
 
 /// The whole program: what `tapis-agent`'s `main` runs.
 pub fn main() -> std::process::ExitCode {
-    let mut args = Args::parse();
+    let mut args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => return parse_failure(e),
+    };
     // Before any secret is read (the client key file, the stored tokens):
     // the agent and exec's private agent write no core file.
     if matches!(args.command, None | Some(Command::Deploy(Deploy::Exec(_)))) {
@@ -106,6 +110,61 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
+/// The commands of `tapis-cred`, which people type to `tapis-agent` after
+/// installing "tapis-agent" (checked against `tapis-cred` by the tests).
+pub const CRED_COMMANDS: [&str; 9] = [
+    "login",
+    "establish",
+    "token",
+    "status",
+    "check",
+    "revoke",
+    "logout",
+    "doctor",
+    "export-token-file",
+];
+
+/// Clap's message, except for an unknown subcommand: one of `tapis-cred`'s
+/// is pointed there, and the suggestions for a typo come closest first (clap
+/// ranks by Jaro similarity, which put `status` before `establish` for
+/// `estabish`).
+fn parse_failure(mut e: clap::Error) -> std::process::ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::InvalidSubcommand
+        && let Some(ContextValue::String(typed)) = e.get(ContextKind::InvalidSubcommand)
+    {
+        let typed = typed.clone();
+        let cmd = Args::command();
+        let own = cmd.get_subcommands().map(clap::Command::get_name);
+        let ranked = tapis_agent_proto::suggest::closest(&typed, own.chain(CRED_COMMANDS));
+        let cred = |name: &str| CRED_COMMANDS.contains(&name);
+        let meant = if cred(&typed) {
+            Some(typed.as_str())
+        } else {
+            ranked.first().copied().filter(|n| cred(n))
+        };
+        if let Some(name) = meant {
+            eprintln!(
+                "tapis-agent: unknown command `{typed}`; that is `tapis-cred {name}`\n  \
+                 hint: tapis-cred starts the agent when none is running; \
+                 tapis-cred --help lists its commands"
+            );
+            return std::process::ExitCode::from(2);
+        }
+        // Nothing close by our measure: clap's own suggestions, if any, stay.
+        if !ranked.is_empty() {
+            let ranked = ranked.into_iter().map(str::to_owned).collect();
+            e.insert(
+                ContextKind::SuggestedSubcommand,
+                ContextValue::Strings(ranked),
+            );
+        }
+    }
+    // Printing fails only when the stream is gone: nothing left to say.
+    let _ = e.print();
+    std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
 /// `level` was validated by [`layers::resolve`].
 fn init_tracing(level: &str) {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -125,7 +184,6 @@ fn run(effective: Effective) -> anyhow::Result<()> {
         profiles,
         ..
     } = effective;
-    crate::heap::one_arena();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(BLOCKING_THREADS)

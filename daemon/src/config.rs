@@ -33,8 +33,21 @@ pub struct Config {
     pub retries: u32,
     /// First backoff delay; doubles each retry, with full jitter.
     pub retry_base: Duration,
-    /// Overall deadline of one operation on one system, retries included.
+    /// Overall deadline of one operation on one system, retries included:
+    /// by default long enough for two calls that make Tapis SSH (a check and
+    /// a create). An establish may wait `new_user_wait` more.
     pub request_deadline: Duration,
+    /// Timeout of the calls that make Tapis SSH to the system's host
+    /// (credential check and create): longer than Tapis's own SSH connect
+    /// (30 s) and authenticate (20 s) timeouts (tapis-project/
+    /// tapis-shared-java, `SSHTimeouts`), so that its answer arrives.
+    pub ssh_call_timeout: Duration,
+    /// How long a TMS key creation refused while a new user's access is
+    /// still reaching the host (401 `SYSLIB_CRED_VALID_FAIL`) is retried.
+    pub new_user_wait: Duration,
+    /// How long Tapis may refuse a refresh, in words it also uses while
+    /// failing, before the login is given up.
+    pub refresh_give_up: Duration,
     /// Most client connections served at once.
     pub max_connections: usize,
     /// A connection idle for this long is closed.
@@ -86,7 +99,10 @@ impl Config {
             http_timeout: Duration::from_secs(30),
             retries: 3,
             retry_base: Duration::from_millis(200),
-            request_deadline: Duration::from_secs(60),
+            request_deadline: Duration::from_secs(150),
+            ssh_call_timeout: Duration::from_secs(75),
+            new_user_wait: Duration::from_secs(300),
+            refresh_give_up: Duration::from_secs(3600),
             max_connections: 512,
             idle_timeout: Duration::from_secs(30),
             hello_timeout: Duration::from_secs(5),
@@ -104,6 +120,16 @@ impl Config {
             flock_call: crate::store::lock::FlockCall::default(),
             hostname: None,
             allow_insecure_http: false,
+        }
+    }
+
+    /// Deadline of one operation: an establish may also wait for a new
+    /// user's access to reach the host.
+    pub fn deadline(&self, establish: bool) -> Duration {
+        if establish {
+            self.request_deadline + self.new_user_wait
+        } else {
+            self.request_deadline
         }
     }
 
@@ -175,6 +201,12 @@ pub struct ConfigFile {
     pub retries: Option<u32>,
     /// Overall deadline per operation, seconds.
     pub request_deadline_secs: Option<u64>,
+    /// Timeout of a credential check or create (Tapis SSHes), seconds.
+    pub credential_check_timeout_secs: Option<u64>,
+    /// How long a new user's refused key creation is retried, seconds.
+    pub new_user_wait_secs: Option<u64>,
+    /// How long refused refreshes go on before the login is given up, seconds.
+    pub refresh_give_up_secs: Option<u64>,
     /// Most concurrent client connections.
     pub max_connections: Option<usize>,
     /// Idle connection timeout, seconds.
@@ -341,6 +373,15 @@ impl ConfigFile {
         }
         if let Some(v) = self.request_deadline_secs {
             config.request_deadline = secs(v.max(1));
+        }
+        if let Some(v) = self.credential_check_timeout_secs {
+            config.ssh_call_timeout = secs(v.max(1));
+        }
+        if let Some(v) = self.new_user_wait_secs {
+            config.new_user_wait = secs(v);
+        }
+        if let Some(v) = self.refresh_give_up_secs {
+            config.refresh_give_up = secs(v);
         }
         if let Some(v) = self.max_connections {
             config.max_connections = v.clamp(1, 65_536);

@@ -3,6 +3,7 @@
 use crate::dispatch::Agent;
 use crate::idle::{IdleSet, Wait};
 use interprocess::local_socket::tokio::{Stream, prelude::*};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +15,11 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A request still unanswered after this long gets progress notes...
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+/// ...this often, until its answer.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Serves one connection until the client closes it, idles out, misbehaves,
 /// is shed to make room (see [`IdleSet`]) or the agent shuts down.
@@ -141,11 +147,55 @@ pub async fn serve(
         }
         let request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!("request", conn, request_id, kind = kind(&req));
-        let answer = agent.handle(req).instrument(span).await;
+        let systems = systems_of(&req);
+        let handling = agent.handle(req).instrument(span);
+        let Some(answer) = with_progress(&out, &agent, &mut held, &systems, handling).await else {
+            return;
+        };
         if let Err(e) = reply(&out, &mut held, &answer).await {
             tracing::debug!(conn, error = %e, "cannot send the answer");
             return;
         }
+    }
+}
+
+/// Awaits `handling`, telling the client every second after the first what
+/// the request waits for (a [`Response::Progress`] frame). `None` when the
+/// client stopped reading them; the request still runs to its end (others
+/// may share its work) but its answer has nowhere to go.
+async fn with_progress(
+    out: &Out<'_>,
+    agent: &Agent,
+    held: &mut Option<Vec<u8>>,
+    systems: &[String],
+    handling: impl Future<Output = Response>,
+) -> Option<Response> {
+    tokio::pin!(handling);
+    let start = tokio::time::Instant::now() + PROGRESS_AFTER;
+    let mut ticks = tokio::time::interval_at(start, PROGRESS_EVERY);
+    let mut listening = true;
+    loop {
+        tokio::select! {
+            answer = &mut handling => return listening.then_some(answer),
+            _ = ticks.tick(), if listening => {
+                let notes = agent.registry.ctx().progress.describe(systems);
+                let note = Response::Progress(notes);
+                if let Err(e) = reply(out, held, &note).await {
+                    tracing::debug!(error = %e, "cannot send progress; the client is gone");
+                    listening = false;
+                }
+            }
+        }
+    }
+}
+
+/// The systems a request is about (for its progress notes).
+fn systems_of(req: &Request) -> Vec<String> {
+    match req {
+        Request::Establish { systems, .. }
+        | Request::Check { systems, .. }
+        | Request::Revoke { systems, .. } => systems.clone(),
+        _ => Vec::new(),
     }
 }
 

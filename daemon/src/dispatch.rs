@@ -2,7 +2,6 @@
 
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::errors::login_required;
 use crate::paths;
 use crate::systems::{Op, Registry};
 use crate::token::TokenManager;
@@ -119,7 +118,7 @@ impl Agent {
         {
             Some(u) if valid_id(&u, MAX_USER_LEN) => u,
             Some(u) => return error(ErrorKind::Usage, format!("invalid user name {u:?}")),
-            None => return Response::Error(login_required("not logged in")),
+            None => return Response::Error(self.tokens.not_logged_in()),
         };
         let run = |system: String| {
             let user = user.clone();

@@ -22,6 +22,11 @@ pub fn from_tapis(what: &str, err: &TapisError) -> ErrorReply {
             .with_hint("check the system id: tapis-cred establish takes ids such as stampede3"),
         TapisError::Forbidden(_) => ErrorReply::new(ErrorKind::PermissionDenied, message)
             .with_hint("ask the system's owner to grant you access"),
+        TapisError::TokenRevoked(_) => ErrorReply::new(ErrorKind::TapisUnavailable, message)
+            .with_hint(
+                "Tapis's proxy refused a freshly refreshed token too: its token check is failing; \
+                 try again later",
+            ),
         TapisError::CredConnFail(_) => ErrorReply::new(ErrorKind::TapisUnavailable, message)
             .with_hint(
                 "the system may be down for maintenance; creating credentials would not help",

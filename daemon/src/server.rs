@@ -41,7 +41,9 @@ pub enum RunError {
 
 /// Serves requests on `listener` until `shutdown` completes, then stops
 /// accepting, lets in-flight requests finish (bounded by
-/// `config.shutdown_grace`), persists state and returns.
+/// `config.shutdown_grace`), stops the background tasks and returns.
+/// Nothing is left to save then: tokens and cache entries are written to
+/// the state directory when they change.
 pub async fn run(
     listener: Listener,
     config: Config,
@@ -69,7 +71,7 @@ pub async fn run_with_ready(
     let locks = Locks::open(
         &config.state_dir,
         config.state_lock,
-        config.request_deadline + LEASE_SLACK,
+        config.deadline(true) + LEASE_SLACK,
         config.flock_call,
     )
     .map_err(state_err)?;
@@ -105,6 +107,7 @@ pub async fn run_with_ready(
         cache: cache.clone(),
         locks: locks.clone(),
         upstream: Semaphore::new(config.max_parallel_systems),
+        progress: Arc::default(),
     });
     let agent = Arc::new(Agent {
         config: config.clone(),

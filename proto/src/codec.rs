@@ -4,6 +4,7 @@
 //! nothing else. Lengths are checked against [`MAX_FRAME_LEN`] before any
 //! buffer is allocated.
 
+use crate::message::Response;
 use serde::{Serialize, de::DeserializeOwned};
 use std::io::{self, Read, Write};
 use zeroize::Zeroizing;
@@ -142,6 +143,22 @@ pub fn read_frame<R: Read>(r: &mut R) -> Result<Vec<u8>, CodecError> {
     Ok(body)
 }
 
+/// Reads the answer to a request (blocking): the progress notes the agent
+/// sends first go to `on_progress` (see [`Response::Progress`]), the answer
+/// is returned. Frames are wiped after decoding (answers may hold a token).
+pub fn read_answer<R: Read>(
+    r: &mut R,
+    mut on_progress: impl FnMut(Vec<String>),
+) -> Result<Response, CodecError> {
+    loop {
+        let body = Zeroizing::new(read_frame(r)?);
+        match decode(&body)? {
+            Response::Progress(notes) => on_progress(notes),
+            answer => return Ok(answer),
+        }
+    }
+}
+
 /// Encodes and writes one message as a frame (blocking), then flushes.
 pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), CodecError> {
     // Frames may carry secrets (passwords, tokens): wipe the buffer after use.
@@ -171,6 +188,24 @@ where
     let mut body = vec![0u8; body_len(header)?];
     r.read_exact(&mut body).await.map_err(truncated)?;
     Ok(body)
+}
+
+/// [`read_answer`] for an async reader.
+#[cfg(feature = "tokio")]
+pub async fn read_answer_async<R>(
+    r: &mut R,
+    mut on_progress: impl FnMut(Vec<String>),
+) -> Result<Response, CodecError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    loop {
+        let body = Zeroizing::new(read_frame_async(r).await?);
+        match decode(&body)? {
+            Response::Progress(notes) => on_progress(notes),
+            answer => return Ok(answer),
+        }
+    }
 }
 
 /// Encodes and writes one message as a frame to an async writer, then flushes.

@@ -25,11 +25,14 @@ pub enum ErrorKind {
     TapisUnavailable,
     /// The agent is at capacity and refused the request; try again (exit 9).
     Busy,
+    /// Tapis refused the username or password of a login (exit 10). Any login
+    /// held before stays in place.
+    WrongPassword,
 }
 
 impl ErrorKind {
     /// Every kind, in exit-code order.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Other,
         ErrorKind::Usage,
         ErrorKind::LoginRequired,
@@ -39,6 +42,7 @@ impl ErrorKind {
         ErrorKind::AgentUnreachable,
         ErrorKind::TapisUnavailable,
         ErrorKind::Busy,
+        ErrorKind::WrongPassword,
     ];
 
     /// The client's exit code for this kind.
@@ -53,6 +57,7 @@ impl ErrorKind {
             ErrorKind::AgentUnreachable => 7,
             ErrorKind::TapisUnavailable => 8,
             ErrorKind::Busy => 9,
+            ErrorKind::WrongPassword => 10,
         }
     }
 
@@ -68,6 +73,7 @@ impl ErrorKind {
             ErrorKind::AgentUnreachable => "agent_unreachable",
             ErrorKind::TapisUnavailable => "tapis_unavailable",
             ErrorKind::Busy => "busy",
+            ErrorKind::WrongPassword => "wrong_password",
         }
     }
 }
@@ -130,5 +136,6 @@ mod tests {
         assert_eq!(ErrorKind::NotTmsKeys.exit_code(), 6);
         assert_eq!(ErrorKind::AgentUnreachable.exit_code(), 7);
         assert_eq!(ErrorKind::TapisUnavailable.exit_code(), 8);
+        assert_eq!(ErrorKind::WrongPassword.exit_code(), 10);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! This crate holds data and the codec only: the [`Request`] and [`Response`]
 //! enums, the error kinds that map to the client's exit codes, and the framing
-//! (`u32` big-endian length followed by a bincode body). It contains no I/O
+//! (`u32` big-endian length followed by a bincode body), and [`suggest`], the
+//! one rule both programs use to say "did you mean". It contains no I/O
 //! policy: timeouts, retries and connection handling live in the binaries.
 
 mod codec;
@@ -10,13 +11,14 @@ mod error;
 pub mod limits;
 mod message;
 mod secret;
+pub mod suggest;
 
 pub use codec::{
-    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, encoded_len, read_frame,
-    write_frame,
+    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, encoded_len, read_answer,
+    read_frame, write_frame,
 };
 #[cfg(feature = "tokio")]
-pub use codec::{FrameReader, read_frame_async, write_frame_async};
+pub use codec::{FrameReader, read_answer_async, read_frame_async, write_frame_async};
 pub use error::{ErrorKind, ErrorReply};
 pub use message::{
     AgentSettings, CredState, DeviceCode, LoginMethod, LoginState, Outcome, Pong, Request,
@@ -31,4 +33,7 @@ pub use secret::Secret;
 /// the answer (`tapis-cred` does, except for a login): answers come in
 /// order, the hello's first. An agent that refuses the hello answers with an
 /// error and closes the connection without acting on anything behind it.
-pub const PROTOCOL_VERSION: u32 = 2;
+///
+/// A request that takes more than a second is answered by
+/// [`Response::Progress`] frames first (protocol 3), then its answer.
+pub const PROTOCOL_VERSION: u32 = 3;

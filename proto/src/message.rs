@@ -142,6 +142,11 @@ pub enum Response {
     Settings(AgentSettings),
     /// Answer to [`Request::Ping`].
     Pong(Pong),
+    /// Not an answer: sent every second or so while a request takes long,
+    /// before its answer. Says what the agent waits for, one line per
+    /// system that has something to say (possibly none). A client reads on
+    /// until the answer comes.
+    Progress(Vec<String>),
 }
 
 /// The agent's effective, non-secret settings.

@@ -276,6 +276,12 @@ fn golden_bytes_of_appended_variants() {
         tapis_error: None,
     });
     assert_eq!(hex(&encode_frame(&pong).unwrap()), "000000060b0175010700");
+    // Protocol 3 appended the progress note.
+    let progress = Response::Progress(vec!["ls6: x".into()]);
+    assert_eq!(
+        hex(&encode_frame(&progress).unwrap()),
+        "000000090c01066c73363a2078"
+    );
 }
 
 #[test]

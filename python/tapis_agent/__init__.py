@@ -1,8 +1,9 @@
 """tapis-agent from Python: tokens and TMS credentials through the agent.
 
 >>> import tapis_agent
->>> tapis_agent.establish("stampede3", "ls6")       # doctest: +SKIP
->>> tapis_agent.token(min_valid=300).access_token   # doctest: +SKIP
+>>> print(tapis_agent.establish("stampede3", "ls6"))  # doctest: +SKIP
+>>> tapis_agent.token(min_valid=300).access_token     # doctest: +SKIP
+>>> print(tapis_agent.status())                       # doctest: +SKIP
 
 Every function runs the ``tapis-cred`` installed with this package (with
 ``--json``), which starts an agent when none is running. Failures raise a
@@ -11,19 +12,24 @@ Every function runs the ``tapis-cred`` installed with this package (with
 :mod:`tapis_agent.opsutils`.
 """
 
-from __future__ import annotations
-
-from collections.abc import Iterable
-
 from .agent import (
     Agent,
     AgentInfo,
     CachedSystem,
     Login,
     LoginState,
+    StateDir,
     Status,
     SystemResult,
+    SystemResults,
     Token,
+    check,
+    establish,
+    login,
+    logout,
+    revoke,
+    status,
+    token,
 )
 from .errors import (
     AgentBusy,
@@ -34,6 +40,7 @@ from .errors import (
     SystemNotFound,
     TapisAgentError,
     TapisUnavailable,
+    WrongPassword,
 )
 
 __all__ = [
@@ -47,46 +54,20 @@ __all__ = [
     "NotLoggedIn",
     "NotTmsKeys",
     "PermissionDenied",
+    "StateDir",
     "Status",
     "SystemNotFound",
     "SystemResult",
+    "SystemResults",
     "TapisAgentError",
     "TapisUnavailable",
     "Token",
+    "WrongPassword",
     "check",
     "establish",
     "login",
+    "logout",
     "revoke",
     "status",
     "token",
 ]
-
-
-def token(min_valid: int = 60) -> Token:
-    """A token valid for at least ``min_valid`` seconds; see :meth:`Agent.token`."""
-    return Agent().token(min_valid)
-
-
-def establish(*systems: str | Iterable[str], user: str | None = None, fresh: bool = False) -> list[SystemResult]:
-    """Make sure TMS credentials exist on each system; see :meth:`Agent.establish`."""
-    return Agent().establish(*systems, user=user, fresh=fresh)
-
-
-def check(*systems: str | Iterable[str], user: str | None = None, fresh: bool = False) -> list[SystemResult]:
-    """Each system's credential state; see :meth:`Agent.check`."""
-    return Agent().check(*systems, user=user, fresh=fresh)
-
-
-def revoke(*systems: str | Iterable[str], user: str | None = None) -> list[SystemResult]:
-    """Remove credentials; see :meth:`Agent.revoke`."""
-    return Agent().revoke(*systems, user=user)
-
-
-def status() -> Status:
-    """The agent, the login and the cached systems; see :meth:`Agent.status`."""
-    return Agent().status()
-
-
-def login(username: str | None = None, password: str | None = None) -> Login:
-    """Log in, asking for what is missing; see :meth:`Agent.login`."""
-    return Agent().login(username, password)

@@ -8,11 +8,15 @@ fresh container works without any setup.
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sysconfig
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,14 @@ from .errors import AgentUnreachable, TapisAgentError, from_document
 CRED_ENV = "TAPIS_CRED"
 #: Seconds on top of ``--timeout`` before an unanswered ``tapis-cred`` is killed.
 _SLACK_SECS = 15
+#: A wait longer than this many seconds is reported, and again every
+#: ``PROGRESS_EVERY`` seconds while it lasts.
+PROGRESS_AFTER = 1.0
+PROGRESS_EVERY = 3.0
+
+#: Waits are logged here at INFO (``logging.basicConfig(level=logging.INFO)``
+#: shows them), whether or not a progress callable is given.
+log = logging.getLogger("tapis_agent")
 
 
 def find_cred() -> str:
@@ -60,12 +72,16 @@ def run(
     profile: str | None,
     timeout: int,
     stdin: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Runs ``tapis-cred --json ARGS`` and returns its document.
 
     A failure of the whole command raises its typed error; a document with
     per-system errors is returned as it is (the caller decides). ``stdin``
     is written to the program's standard input (a password, never argv).
+    A wait longer than :data:`PROGRESS_AFTER` seconds is reported to
+    ``progress`` (one line, e.g. ``establish stampede3: waiting for the agent
+    for 4 s``) and logged, every :data:`PROGRESS_EVERY` seconds.
     """
     argv = [find_cred(), "--json", "--timeout", str(timeout)]
     if socket:
@@ -74,36 +90,61 @@ def run(
         argv += ["--profile", profile]
     argv += args
     command = args[0]
+    # What the wait is for: the command and its systems, not option values.
+    what = " ".join(itertools.takewhile(lambda a: not a.startswith("-"), args))
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             argv,
-            input=stdin if stdin is not None else "",
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
             errors="replace",
-            timeout=timeout + _SLACK_SECS,
-            check=False,
         )
-    except subprocess.TimeoutExpired:
-        raise AgentUnreachable(
-            f"{command}: tapis-cred gave no answer within {timeout + _SLACK_SECS} s",
-            "tapis-cred doctor checks the agent",
-        ) from None
     except OSError as e:
         raise AgentUnreachable(f"{command}: cannot run {argv[0]}: {e.strerror or e}") from None
+    started = time.monotonic()
+    deadline = started + timeout + _SLACK_SECS
+    report_at = started + PROGRESS_AFTER
+    pending: str | None = stdin if stdin is not None else ""
     try:
-        doc = json.loads(done.stdout)
+        while True:
+            try:
+                out, err = proc.communicate(pending, timeout=max(0.0, min(report_at, deadline) - time.monotonic()))
+                break
+            except subprocess.TimeoutExpired:
+                # The input went out with the first call; never send it twice.
+                pending = None
+                now = time.monotonic()
+                if now >= deadline:
+                    raise AgentUnreachable(
+                        f"{command}: tapis-cred gave no answer within {timeout + _SLACK_SECS} s",
+                        "tapis-cred doctor checks the agent",
+                    ) from None
+                line = f"{what}: waiting for the agent for {int(now - started)} s"
+                log.info("%s", line)
+                if progress is not None:
+                    progress(line)
+                report_at += PROGRESS_EVERY
+    except BaseException:
+        # A timeout, an interrupt (Ctrl-C in a notebook), a failing callable:
+        # the command does not outlive the call.
+        proc.kill()
+        proc.communicate()
+        raise
+    try:
+        doc = json.loads(out)
     except ValueError:
         doc = None
     if not isinstance(doc, dict):
         # Not the JSON contract: an old or foreign tapis-cred, or a crash.
-        said = done.stderr.strip().splitlines()
+        said = err.strip().splitlines()
         raise TapisAgentError(
-            f"{command}: tapis-cred (exit code {done.returncode}) printed no JSON document"
+            f"{command}: tapis-cred (exit code {proc.returncode}) printed no JSON document"
             + (f": {said[-1]}" if said else ""),
             f"{argv[0]} may be another version than this package; reinstall tapis-agent",
-            exit_code=done.returncode if 0 < done.returncode < 256 else 1,
+            exit_code=proc.returncode if 0 < proc.returncode < 256 else 1,
         )
     if doc.get("ok") is False and "error" in doc:
         raise from_document(doc.get("error"), command)

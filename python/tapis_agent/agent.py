@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import builtins
 import getpass
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from . import _cred
 from .errors import TapisAgentError, from_document
+
+#: A callable given one line about a wait, e.g. ``print``.
+Progress = Callable[[str], None]
 
 #: ``tapis-cred``'s own default for how long to wait for the agent, in seconds.
 DEFAULT_TIMEOUT = 120
@@ -34,6 +38,9 @@ class Token:
     def expires_in(self) -> float:
         """Seconds of validity left (negative once expired)."""
         return (self.expires_at - datetime.now(timezone.utc)).total_seconds()
+
+    def __str__(self) -> str:
+        return f"token for {self.username}, valid until {_until(self.expires_at)}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,22 @@ class SystemResult:
     def ok(self) -> bool:
         return self.error is None
 
+    def __str__(self) -> str:
+        """One line, as ``tapis-cred`` prints it: ``ls6: created``,
+        ``stampede3: present (cached)``, or the error."""
+        if self.error is not None:
+            named = f"{self.system}:" in self.error.message
+            return str(self.error) if named else f"{self.system}: {self.error}"
+        return f"{self.system}: {self.state}" + (" (cached)" if self.cached else "")
+
+
+class SystemResults(list[SystemResult]):
+    """The results of ``establish``, ``check`` or ``revoke``: a list, one per
+    system in the order given, that prints one line per system."""
+
+    def __str__(self) -> str:
+        return "\n".join(str(r) for r in self)
+
 
 @dataclass(frozen=True)
 class Login:
@@ -64,6 +87,12 @@ class Login:
     tenant: str
     expires_at: datetime | None
     has_refresh_token: bool
+
+    def __str__(self) -> str:
+        line = f"logged in as {self.username} ({self.tenant})"
+        if self.expires_at is not None:
+            line += f", token valid until {_until(self.expires_at)}"
+        return line + ("" if self.has_refresh_token else ", not refreshable")
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,8 @@ class LoginState:
     refresh_expires_at: datetime | None
     next_refresh_at: datetime | None
     last_refresh_error: str | None
+    #: Why the login cannot be refreshed, when it cannot.
+    refresh_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,11 +129,111 @@ class CachedSystem:
 
 
 @dataclass(frozen=True)
+class StateDir:
+    """Where the agent keeps the login and the cache, and how it locks it."""
+
+    path: str
+    filesystem: str | None
+    lock_method: str
+    lock_reason: str | None
+
+
+@dataclass(frozen=True)
 class Status:
+    """``print(status)`` shows the table ``tapis-cred status`` prints."""
+
     agent: AgentInfo
     login: LoginState
     systems: list[CachedSystem]
     systems_total: int
+    state_dir: StateDir | None = None
+
+    def __str__(self) -> str:
+        now = _now()
+        rows = [
+            ("agent", f"tapis-agent {self.agent.version}, pid {self.agent.pid}, up {_span(self.agent.uptime_secs)}"),
+            ("tapis", self.agent.base_url),
+        ]
+        login = self.login
+        if login.state == "logged_in":
+            rows.append(("login", f"{login.username} ({login.tenant})"))
+            if login.expires_at is not None:
+                rows.append(("token", f"valid until {_human(login.expires_at)} ({_left(now, login.expires_at)})"))
+            if login.refresh_problem:
+                refresh = f"NOT POSSIBLE: {login.refresh_problem}"
+            else:
+                refresh = "yes" if login.has_refresh_token else "no"
+            if login.refresh_expires_at is not None:
+                until = login.refresh_expires_at
+                refresh += f", valid until {_human(until)} ({_left(now, until)})"
+            if login.next_refresh_at is not None:
+                nxt = login.next_refresh_at
+                gap = _span(abs((nxt - now).total_seconds()))
+                when = f"in {gap}" if nxt >= now else f"{gap} overdue"
+                refresh += f"; next refresh {_human(nxt)} ({when})"
+            rows.append(("refresh", refresh))
+            if login.last_refresh_error:
+                rows.append(("last refresh error:", login.last_refresh_error))
+        elif login.state == "login_required":
+            who = f" for {login.username}" if login.username else ""
+            rows.append(("login", f"required{who}: {login.reason} (log in: tapis_agent.login())"))
+        else:
+            rows.append(("login", "not logged in (log in: tapis_agent.login())"))
+        if self.state_dir is not None:
+            on = f" on {self.state_dir.filesystem}" if self.state_dir.filesystem else ""
+            rows.append(("state", f"{self.state_dir.path}{on}"))
+            locks = self.state_dir.lock_method
+            if locks == "lockfile":
+                locks = "lock files" + (f" ({self.state_dir.lock_reason})" if self.state_dir.lock_reason else "")
+            rows.append(("locks", locks))
+        rows.append(("systems", f"{self.systems_total} cached"))
+        lines = [f"{key:<9} {value}" for key, value in rows]
+        sw = max((len(c.system) for c in self.systems), default=0)
+        uw = max((len(c.user) for c in self.systems), default=0)
+        stw = max((len(c.state) for c in self.systems), default=0)
+        for c in self.systems:
+            if c.checked_at is None or c.checked_at >= now:
+                ago = "just now"
+            else:
+                ago = f"{_span((now - c.checked_at).total_seconds())} ago"
+            lines.append(f"  {c.system:<{sw}}  {c.user:<{uw}}  {c.state:<{stw}}  checked {ago}")
+        if self.systems_total > len(self.systems):
+            lines.append(f"  ... {self.systems_total - len(self.systems)} more")
+        return "\n".join(lines)
+
+
+def _span(secs: float) -> str:
+    """A duration in its two largest units, as ``tapis-cred`` writes it:
+    ``42 s``, ``5 min``, ``3 h 12 min``, ``2 d 4 h``."""
+    s = int(secs)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        m = s % 3600 // 60
+        return f"{s // 3600} h" + (f" {m} min" if m else "")
+    h = s % 86400 // 3600
+    return f"{s // 86400} d" + (f" {h} h" if h else "")
+
+
+def _human(when: datetime) -> str:
+    """Minute precision for people: ``2026-11-23 18:00 UTC``."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _left(now: datetime, until: datetime) -> str:
+    secs = (until - now).total_seconds()
+    return f"{_span(secs)} left" if secs >= 0 else f"expired {_span(-secs)} ago"
+
+
+def _until(when: datetime) -> str:
+    return f"{_human(when)} ({_left(_now(), when)})"
+
+
+def _now() -> datetime:
+    """Now in whole seconds, as the agent and ``tapis-cred`` count."""
+    return datetime.fromtimestamp(int(time.time()), timezone.utc)
 
 
 def _str(doc: dict[str, Any], key: str, default: str = "") -> str:
@@ -173,16 +304,20 @@ class Agent:
         socket: str | None = None,
         profile: str | None = None,
         timeout: int = DEFAULT_TIMEOUT,
+        progress: Progress | None = None,
     ) -> None:
         self.socket = socket
         self.profile = profile
         self.timeout = timeout
+        self.progress = progress
 
     def __repr__(self) -> str:
         return f"Agent(socket={self.socket!r}, profile={self.profile!r}, timeout={self.timeout})"
 
     def _run(self, args: list[str], stdin: str | None = None) -> dict[str, Any]:
-        return _cred.run(args, socket=self.socket, profile=self.profile, timeout=self.timeout, stdin=stdin)
+        return _cred.run(
+            args, socket=self.socket, profile=self.profile, timeout=self.timeout, stdin=stdin, progress=self.progress
+        )
 
     def base_url(self) -> str:
         """The Tapis base URL the agent talks to."""
@@ -210,11 +345,10 @@ class Agent:
             raise TapisAgentError("token: the answer holds no access token")
         return doc
 
-    def establish(
-        self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False
-    ) -> list[SystemResult]:
+    def establish(self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False) -> SystemResults:
         """Makes sure TMS credentials exist on each system, creating them where
-        missing; one result per system, in the order given.
+        missing; one result per system, in the order given
+        (``print(results)`` shows one line per system).
 
         If any system fails, raises the error of the first failing system (in
         the order given, as ``tapis-cred``'s exit code), after every system
@@ -223,13 +357,13 @@ class Agent:
         """
         return self._systems("establish", systems, user, fresh)
 
-    def check(self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False) -> list[SystemResult]:
+    def check(self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False) -> SystemResults:
         """Each system's credential state (``present``, ``missing``,
         ``rejected``, ``host_unreachable``); changes nothing. Failures as
         :meth:`establish`."""
         return self._systems("check", systems, user, fresh)
 
-    def revoke(self, *systems: str | Iterable[str], user: str | None = None) -> list[SystemResult]:
+    def revoke(self, *systems: str | Iterable[str], user: str | None = None) -> SystemResults:
         """Removes the credentials (idempotent) and forgets the cache entry.
         Failures as :meth:`establish`."""
         return self._systems("revoke", systems, user, None)
@@ -240,7 +374,7 @@ class Agent:
         systems: tuple[str | Iterable[str], ...],
         user: str | None,
         fresh: bool | None,
-    ) -> list[SystemResult]:
+    ) -> SystemResults:
         args = [command, *_systems_args(systems)]
         if user:
             args += ["--user", user]
@@ -248,7 +382,7 @@ class Agent:
             args.append("--fresh")
         doc = self._run(args)
         entries = doc.get("systems")
-        results = [
+        results = SystemResults(
             SystemResult(
                 system=_str(e, "system"),
                 user=_str(e, "user"),
@@ -260,7 +394,7 @@ class Agent:
             )
             for e in (entries if isinstance(entries, list) else [])
             if isinstance(e, dict)
-        ]
+        )
         failed = [r for r in results if r.error is not None]
         if failed:
             first = failed[0].error
@@ -280,7 +414,7 @@ class Agent:
         """The agent, the login, the token's expiry and the cached systems.
         Works whether or not anyone is logged in."""
         doc = self._run(["status"])
-        agent, login = _dict(doc, "agent"), _dict(doc, "login")
+        agent, login, state = _dict(doc, "agent"), _dict(doc, "login"), _dict(doc, "state_dir")
         entries = doc.get("systems")
         return Status(
             agent=AgentInfo(
@@ -299,6 +433,7 @@ class Agent:
                 refresh_expires_at=_time(login, "refresh_expires_at"),
                 next_refresh_at=_time(login, "next_refresh_at"),
                 last_refresh_error=_opt_str(login, "last_refresh_error"),
+                refresh_problem=_opt_str(login, "refresh_problem"),
             ),
             systems=[
                 CachedSystem(
@@ -311,6 +446,14 @@ class Agent:
                 if isinstance(e, dict)
             ],
             systems_total=_int(doc, "systems_total"),
+            state_dir=StateDir(
+                path=_str(state, "path"),
+                filesystem=_opt_str(state, "filesystem"),
+                lock_method=_str(state, "lock_method"),
+                lock_reason=_opt_str(state, "lock_reason"),
+            )
+            if state
+            else None,
         )
 
     def login(self, username: str | None = None, password: str | None = None) -> Login:
@@ -325,7 +468,7 @@ class Agent:
         if not username:
             username = self.status().login.username or builtins.input("Tapis username: ").strip()
         if not username:
-            raise TapisAgentError("login: no username", "pass username='...'", exit_code=2, kind="usage")
+            raise TapisAgentError("login: no username", "tapis_agent.login('your-username')", exit_code=2, kind="usage")
         if password is None:
             password = getpass.getpass(f"Tapis password for {username}: ")
         if not password:
@@ -339,3 +482,54 @@ class Agent:
             expires_at=_time(doc, "expires_at"),
             has_refresh_token=bool(doc.get("has_refresh_token", False)),
         )
+
+    def logout(self, forget_client: bool = False) -> None:
+        """Forgets the login: the agent revokes its tokens at Tapis (best
+        effort), deletes them from disk and clears the credential cache.
+        ``forget_client`` also deletes the agent's OAuth client."""
+        self._run(["logout", "--forget-client"] if forget_client else ["logout"])
+
+
+# The module-level functions of :mod:`tapis_agent`: each uses a default
+# :class:`Agent`, which follows the environment as ``tapis-cred`` does.
+
+
+def token(min_valid: int = 60) -> Token:
+    """A token valid for at least ``min_valid`` seconds; see :meth:`Agent.token`."""
+    return Agent().token(min_valid)
+
+
+def establish(
+    *systems: str | Iterable[str], user: str | None = None, fresh: bool = False, progress: Progress | None = None
+) -> SystemResults:
+    """Make sure TMS credentials exist on each system; see :meth:`Agent.establish`.
+    ``progress`` (e.g. ``print``) is given a line while a wait lasts over a second."""
+    return Agent(progress=progress).establish(*systems, user=user, fresh=fresh)
+
+
+def check(
+    *systems: str | Iterable[str], user: str | None = None, fresh: bool = False, progress: Progress | None = None
+) -> SystemResults:
+    """Each system's credential state; see :meth:`Agent.check`."""
+    return Agent(progress=progress).check(*systems, user=user, fresh=fresh)
+
+
+def revoke(*systems: str | Iterable[str], user: str | None = None, progress: Progress | None = None) -> SystemResults:
+    """Remove credentials; see :meth:`Agent.revoke`."""
+    return Agent(progress=progress).revoke(*systems, user=user)
+
+
+def status() -> Status:
+    """The agent, the login and the cached systems; ``print()`` it for the
+    table ``tapis-cred status`` prints. See :meth:`Agent.status`."""
+    return Agent().status()
+
+
+def login(username: str | None = None, password: str | None = None) -> Login:
+    """Log in, asking for what is missing; see :meth:`Agent.login`."""
+    return Agent().login(username, password)
+
+
+def logout(forget_client: bool = False) -> None:
+    """Forget the login; see :meth:`Agent.logout`."""
+    Agent().logout(forget_client)

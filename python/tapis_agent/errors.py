@@ -7,6 +7,7 @@ stable names of docs/tapis-cred.schema.json).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -94,6 +95,14 @@ class AgentBusy(TapisAgentError):
     kind = "busy"
 
 
+class WrongPassword(NotLoggedIn):
+    """Tapis refused the username or password (exit code 10); a login held
+    before stays active."""
+
+    exit_code = 10
+    kind = "wrong_password"
+
+
 _BY_KIND: dict[str, type[TapisAgentError]] = {
     cls.kind: cls
     for cls in (
@@ -104,9 +113,32 @@ _BY_KIND: dict[str, type[TapisAgentError]] = {
         AgentUnreachable,
         TapisUnavailable,
         AgentBusy,
+        WrongPassword,
     )
 }
 _BY_CODE: dict[int, type[TapisAgentError]] = {cls.exit_code: cls for cls in _BY_KIND.values()}
+
+
+#: ``tapis-cred`` steps in hints, and what a Python caller does instead.
+#: Steps with no Python equivalent (``--device``, ``doctor``) stay as they are:
+#: they run from a notebook with ``!`` as well as in a terminal.
+_PYTHON_STEPS = (
+    (re.compile(r"\brun: tapis-cred login$"), "log in: tapis_agent.login()"),
+    (re.compile(r"\btapis-cred login(?! --)\b"), "tapis_agent.login()"),
+    (re.compile(r"\btapis-cred logout\b(?! --)"), "tapis_agent.logout()"),
+    (re.compile(r"\btapis-cred (establish|check|revoke) SYSTEM\b"), r'tapis_agent.\1("SYSTEM")'),
+    (re.compile(r"\btapis-cred (establish|check|revoke) takes\b"), r"tapis_agent.\1() takes"),
+    (re.compile(r"\btapis-cred status\b(?! --)"), "print(tapis_agent.status())"),
+    (re.compile(r"\bor with --device\b"), "or in a browser: tapis-cred login --device"),
+)
+
+
+def python_hint(hint: str) -> str:
+    """``hint`` as a step a Python caller takes: ``run: tapis-cred login``
+    becomes ``log in: tapis_agent.login()``."""
+    for pattern, step in _PYTHON_STEPS:
+        hint = pattern.sub(step, hint)
+    return hint
 
 
 def from_document(error: object, context: str = "", subject: str = "") -> TapisAgentError:
@@ -115,6 +147,7 @@ def from_document(error: object, context: str = "", subject: str = "") -> TapisA
     Parsed defensively: a missing or odd field gives the generic class, never
     a second failure. ``context`` (e.g. ``"establish ls6"``) prefixes the
     message unless the message already names it or its ``subject`` (``"ls6"``).
+    The hint names Python steps (:func:`python_hint`).
     """
     fields = error if isinstance(error, dict) else {}
     kind = fields.get("kind")
@@ -129,7 +162,7 @@ def from_document(error: object, context: str = "", subject: str = "") -> TapisA
         text = f"{context}: {text}"
     return (cls or TapisAgentError)(
         text,
-        hint if isinstance(hint, str) else None,
+        python_hint(hint) if isinstance(hint, str) else None,
         exit_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
         kind=kind if isinstance(kind, str) else None,
     )

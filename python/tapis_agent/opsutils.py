@@ -8,7 +8,8 @@ The login lives in the agent (no token file, no prompt once logged in), the
 returned client carries the :mod:`tapis_agent.tapipy` plugin (its token never
 expires under it), and the printed lines say what really happened: a system
 that does not use TMS keys raises :class:`~tapis_agent.NotTmsKeys` instead of
-printing "Established". Every failure raises a
+printing "Established". ``connect_tapis`` returns ``None`` where the original
+does (a cancelled or refused login); every other failure raises a
 :class:`~tapis_agent.TapisAgentError` subclass.
 """
 
@@ -38,18 +39,38 @@ def _print_expiry(token: Token) -> None:
     print(f" Token expires in: {left}")
 
 
-def _prompt_login(agent: Agent, username: str) -> None:
-    """The original's prompts: a blank username cancels, a blank password
-    asks for the username again."""
+#: Refused passwords before :func:`connect_tapis` gives up (the original asks forever).
+MAX_LOGIN_ATTEMPTS = 3
+
+
+def _prompt_login(agent: Agent, username: str, password: str) -> bool:
+    """The original's login prompts (OpsUtils ``connect_tapis`` 1.2 and its
+    ``getTokensLoop``): a blank username cancels, a blank password asks for
+    the username again, a refused password prints the original's warning and
+    asks again, here at most :data:`MAX_LOGIN_ATTEMPTS` times. Returns whether
+    the agent is logged in."""
+    refused = 0
     while True:
         name = username or builtins.input("Username: ").strip()
         if not name:
-            raise NotLoggedIn("login cancelled (blank username)", "connect_tapis() again to log in")
-        password = getpass.getpass(f"Password for {name}: ")
-        if password:
-            agent.login(name, password)
-            return
-        username = ""
+            print(" Login aborted: Blank Username!")
+            return False
+        secret = password or getpass.getpass(f"Password for {name} (leave blank to re-enter username): ")
+        password = ""
+        if not secret:
+            print(" Blank password entered → restarting (you can correct the username).")
+            username = ""
+            continue
+        try:
+            agent.login(name, secret)
+            return True
+        except NotLoggedIn as e:
+            refused += 1
+            print(f" ** Warning ** could NOT get token : {e.message}\n TRY AGAIN!")
+            if refused >= MAX_LOGIN_ATTEMPTS:
+                print(f" Login aborted: {refused} attempts refused.")
+                return False
+            username = name
 
 
 def connect_tapis(
@@ -59,16 +80,20 @@ def connect_tapis(
     password: str = "",
     force_connect: bool = False,
 ) -> Any:
-    """A ``tapipy.tapis.Tapis`` for ``base_url`` whose token the agent keeps fresh.
+    """A ``tapipy.tapis.Tapis`` for ``base_url`` whose token the agent keeps
+    fresh, or ``None`` when the login is cancelled or refused, as the
+    original (scripts test ``if t:``).
 
     Uses the agent's login when there is one; otherwise (or with
     ``force_connect``) logs in through the agent with ``username`` and
-    ``password``, asking for what is missing (a blank username cancels:
-    :class:`~tapis_agent.NotLoggedIn`). ``token_filePath`` is accepted for
-    compatibility and not read: the agent holds the login (its config
-    ``export_token_file = true`` keeps that file fresh for other tools).
-    Raises :class:`~tapis_agent.TapisAgentError` when the agent talks to
-    another Tapis than ``base_url``.
+    ``password``, asking for what is missing like the original: a blank
+    username cancels (``None``), a blank password asks for the username
+    again, a refused password prints ``** Warning ** could NOT get token``
+    and asks again, at most :data:`MAX_LOGIN_ATTEMPTS` times.
+    ``token_filePath`` is accepted for compatibility and not read: the agent
+    holds the login (its config ``export_token_file = true`` keeps that file
+    fresh for other tools). Raises :class:`~tapis_agent.TapisAgentError` when
+    the agent talks to another Tapis than ``base_url`` or cannot be reached.
     """
     del token_filePath
     agent = Agent()
@@ -79,13 +104,15 @@ def connect_tapis(
     if fresh_login:
         if login.state == "login_required":
             print(f" The agent's login needs renewing: {login.reason or 'token expired'}")
-        elif not force_connect:
-            print(" Not logged in to the agent yet.")
-        if password:
-            agent.login(username or None, password)
+        elif force_connect:
+            print(" Forcing a connection to Tapis (fresh login).")
         else:
-            _prompt_login(agent, username)
-    token = agent.token()
+            print(" Not logged in to the agent yet.")
+        print(" Leave username blank to cancel.")
+        if not _prompt_login(agent, username, password):
+            return None
+    # Valid now is all a client needs: the plugin keeps it valid from here.
+    token = agent.token(min_valid=0)
     if fresh_login:
         print(f" Logged in as {token.username} through tapis-agent.")
     else:
@@ -101,8 +128,10 @@ def connect_tapis(
 
 
 def _agent_for(tapis: Any) -> Agent:
-    """The agent, checked against the client's Tapis."""
-    agent = Agent()
+    """The agent, checked against the client's Tapis. A wait over a second
+    is printed (``establish stampede3: waiting for the agent for 4 s``), so a
+    notebook cell never sits silent."""
+    agent = Agent(progress=lambda line: print(f" {line}"))
     same_tapis(agent, getattr(tapis, "base_url", None))
     return agent
 

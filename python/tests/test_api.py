@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import stat
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +25,8 @@ def test_not_logged_in_is_a_typed_error(agent: AgentProcess) -> None:
     e = caught.value
     assert e.exit_code == 3 and e.kind == "login_required"
     assert "not logged in" in e.message
-    assert e.hint and "login" in e.hint
+    # The hint is a step a Python caller can take, not a shell command.
+    assert e.hint and "tapis_agent.login()" in e.hint and "tapis-cred login" not in e.hint, e.hint
     assert isinstance(e, tapis_agent.TapisAgentError)
     assert tapis_agent.status().login.state == "logged_out"
 
@@ -185,6 +189,18 @@ def test_agent_object_names_socket_and_timeout(agent: AgentProcess, monkeypatch:
     assert "socket=" in repr(a)
 
 
+def test_hints_name_python_steps() -> None:
+    doc = {"kind": "login_required", "code": 3, "message": "not logged in", "hint": "run: tapis-cred login"}
+    assert errors.from_document(doc).hint == "log in: tapis_agent.login()"
+    hint = "to replace the stored credentials: tapis-cred revoke SYSTEM, then tapis-cred establish SYSTEM"
+    assert errors.python_hint(hint) == (
+        'to replace the stored credentials: tapis_agent.revoke("SYSTEM"), then tapis_agent.establish("SYSTEM")'
+    )
+    # Steps with no Python equivalent stay: they run from a notebook with "!".
+    for kept in ("start again: tapis-cred login --device", "tapis-cred doctor checks the agent"):
+        assert errors.python_hint(kept) == kept
+
+
 def test_error_documents_are_parsed_defensively() -> None:
     kinds = {
         "login_required": (tapis_agent.NotLoggedIn, 3),
@@ -194,6 +210,7 @@ def test_error_documents_are_parsed_defensively() -> None:
         "agent_unreachable": (tapis_agent.AgentUnreachable, 7),
         "tapis_unavailable": (tapis_agent.TapisUnavailable, 8),
         "busy": (tapis_agent.AgentBusy, 9),
+        "wrong_password": (errors.WrongPassword, 10),
     }
     for kind, (cls, code) in kinds.items():
         e = errors.from_document({"kind": kind, "code": code, "message": "m", "hint": None})
@@ -226,3 +243,85 @@ def test_finds_the_tapis_cred_installed_with_it(monkeypatch: pytest.MonkeyPatch)
     # Not on PATH at all: found next to the interpreter.
     monkeypatch.setenv("PATH", os.defpath)
     assert Path(_cred.find_cred()) == scripts_dir() / "tapis-cred"
+
+
+def test_status_prints_like_the_cli(logged_in: AgentProcess, fake: Fake) -> None:
+    tapis_agent.establish("stampede3", "ls6")
+    printed = str(tapis_agent.status())
+    lines = printed.splitlines()
+    assert "datetime" not in printed
+    assert re.fullmatch(r"agent     tapis-agent \S+, pid \d+, up \d+ s", lines[0]), lines[0]
+    assert lines[1] == f"tapis     {fake.base_url}"
+    assert lines[2] == f"login     {USER} (designsafe)"
+    token_line = r"token     valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \((4 h|3 h 59 min) left\)"
+    assert re.fullmatch(token_line, lines[3]), lines[3]
+    assert lines[4].startswith("refresh   yes, valid until ")
+    assert any(line.startswith("state     ") for line in lines)
+    assert "systems   2 cached" in lines
+    rows = [line.split() for line in lines if line.startswith("  ")]
+    assert sorted(r[:3] for r in rows) == [["ls6", USER, "present"], ["stampede3", USER, "present"]], rows
+    # Logged out, the table says how to log in from Python.
+    tapis_agent.logout()
+    assert "not logged in (log in: tapis_agent.login())" in str(tapis_agent.status())
+
+
+def test_results_print_one_line_per_system(logged_in: AgentProcess) -> None:
+    results = tapis_agent.establish("stampede3", "ls6")
+    assert str(results) == "stampede3: created\nls6: created"
+    assert str(tapis_agent.establish("ls6")) == "ls6: present (cached)"
+    assert isinstance(results, list) and results[0].system == "stampede3"
+    with pytest.raises(tapis_agent.NotTmsKeys) as caught:
+        tapis_agent.establish("corral.pki")
+    assert str(caught.value.results[0]).startswith("establish corral.pki: system uses PKI_KEYS")
+    tok = tapis_agent.token()
+    assert str(tok).startswith(f"token for {USER}, valid until ") and tok.access_token not in str(tok)
+    assert str(tapis_agent.login(USER, PASSWORD)).startswith(f"logged in as {USER} (designsafe), token valid until ")
+
+
+def test_logout_forgets_the_login(logged_in: AgentProcess) -> None:
+    tapis_agent.establish("ls6")
+    tapis_agent.logout()
+    st = tapis_agent.status()
+    assert st.login.state == "logged_out" and st.systems_total == 0
+    with pytest.raises(tapis_agent.NotLoggedIn):
+        tapis_agent.token()
+
+
+def test_a_clean_public_namespace() -> None:
+    public = {name for name in dir(tapis_agent) if not name.startswith("_")}
+    assert not public & {"Iterable", "annotations", "Any", "Callable"}
+    assert sorted(tapis_agent.__all__) == tapis_agent.__all__
+    for name in tapis_agent.__all__:
+        assert hasattr(tapis_agent, name), name
+    # What is public and not in __all__ is a submodule.
+    assert public - set(tapis_agent.__all__) <= {"agent", "errors", "opsutils", "tapipy", "dapi"}
+
+
+def test_a_wait_over_a_second_is_reported(
+    logged_in: AgentProcess, fake: Fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.call("POST", "/_fake/faults", {"operation": "checkUserCredential", "kind": {"delay_ms": 1500}, "times": 1})
+    lines: list[str] = []
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="tapis_agent"):
+        results = tapis_agent.establish("stampede3", progress=lines.append)
+    assert results[0].state == "created"
+    assert time.monotonic() - started >= 1.5
+    assert lines == ["establish stampede3: waiting for the agent for 1 s"]
+    assert [r.getMessage() for r in caplog.records if r.name == "tapis_agent"] == lines
+    # A quick answer reports nothing.
+    lines.clear()
+    tapis_agent.establish("stampede3", progress=lines.append)
+    assert lines == []
+
+
+def test_a_failing_progress_callable_ends_the_wait(logged_in: AgentProcess, fake: Fake) -> None:
+    fake.call("POST", "/_fake/faults", {"operation": "checkUserCredential", "kind": {"delay_ms": 3000}, "times": 1})
+
+    def interrupt(line: str) -> None:
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        tapis_agent.establish("ls6", progress=interrupt)
+    assert time.monotonic() - started < 2.5

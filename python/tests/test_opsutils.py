@@ -65,6 +65,18 @@ def test_the_seed_notebook(logged_in: AgentProcess, fake: Fake, capsys: pytest.C
     assert sorted(c["system"] for c in stored if c["user"] == USER) == ["frontera", "stampede3"], stored
 
 
+def test_a_slow_establish_says_what_it_waits_for(
+    logged_in: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = connect_tapis(base_url=fake.base_url)
+    fake.call("POST", "/_fake/faults", {"operation": "checkUserCredential", "kind": {"delay_ms": 1500}, "times": 1})
+    capsys.readouterr()
+    establish_tms_credentials(t, "ls6", USER)
+    out = capsys.readouterr().out.splitlines()
+    assert out[3] == " establish ls6: waiting for the agent for 1 s", out
+    assert out[-1] == "-- CREDENTIALS ESTABLISHED SUCCESSFULLY!!! --"
+
+
 def test_a_pki_system_is_never_established(
     logged_in: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,9 +117,11 @@ def test_prompts_like_the_original_when_not_logged_in(
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(passwords))
     t = connect_tapis(base_url=fake.base_url)
     out = capsys.readouterr().out.splitlines()
-    assert out[:3] == [
+    assert out[:5] == [
         " -- Checking Tapis token --",
         " Not logged in to the agent yet.",
+        " Leave username blank to cancel.",
+        " Blank password entered → restarting (you can correct the username).",
         f" Logged in as {USER} through tapis-agent.",
     ]
     assert out[-1] == "-- LOG IN SUCCESSFUL! --"
@@ -115,10 +129,73 @@ def test_prompts_like_the_original_when_not_logged_in(
     assert tapis_agent.status().login.username == USER
 
 
-def test_blank_username_cancels(agent: AgentProcess, fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blank_username_returns_none_as_the_original(
+    agent: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("builtins.input", lambda prompt: "")
-    with pytest.raises(tapis_agent.NotLoggedIn):
-        connect_tapis(base_url=fake.base_url)
+    assert connect_tapis(base_url=fake.base_url) is None
+    assert capsys.readouterr().out.splitlines()[-1] == " Login aborted: Blank Username!"
+    assert tapis_agent.status().login.state == "logged_out"
+    assert fake.calls("create_token") == 0
+
+
+def test_a_wrong_password_warns_and_asks_again(
+    agent: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_username(*_: object) -> str:
+        raise AssertionError("asked for the username")
+
+    prompts: list[str] = []
+
+    def second_try(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return PASSWORD
+
+    monkeypatch.setattr("builtins.input", no_username)
+    monkeypatch.setattr("getpass.getpass", second_try)
+    t = connect_tapis(base_url=fake.base_url, username=USER, password="wrong")
+    out = capsys.readouterr().out
+    # The original's warning, with what Tapis said, then the password again.
+    warning = out.split(" ** Warning ** could NOT get token : ", 1)[1].splitlines()
+    assert "username or password" in warning[0] and "wrong" not in warning[0]
+    assert warning[1] == " TRY AGAIN!"
+    assert prompts == [f"Password for {USER} (leave blank to re-enter username): "]
+    assert f" Logged in as {USER} through tapis-agent." in out
+    assert t is not None and t.systems.getSystem(systemId="ls6").id == "ls6"
+
+
+def test_refused_three_times_returns_none(
+    agent: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("builtins.input", lambda prompt: USER)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "wrong")
+    fake.call("DELETE", "/_fake/stats")
+    assert connect_tapis(base_url=fake.base_url) is None
+    out = capsys.readouterr().out
+    assert out.count("** Warning ** could NOT get token") == opsutils.MAX_LOGIN_ATTEMPTS == 3
+    assert out.splitlines()[-1] == " Login aborted: 3 attempts refused."
+    assert tapis_agent.status().login.state == "logged_out"
+
+
+def test_a_refused_password_keeps_the_login_held_before(
+    logged_in: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("builtins.input", lambda prompt: USER)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "wrong")
+    assert connect_tapis(base_url=fake.base_url, force_connect=True) is None
+    assert " Forcing a connection to Tapis (fresh login)." in capsys.readouterr().out
+    # Without force_connect the agent's login is used, no prompt.
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": pytest.fail("prompted"))
+    assert connect_tapis(base_url=fake.base_url) is not None
+
+
+@pytest.mark.fake_args("--token-ttl", "30")
+def test_tokens_shorter_than_a_minute(logged_in: AgentProcess, fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    t = connect_tapis(base_url=fake.base_url)
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == f" Token from tapis-agent for {USER}: still valid!"
+    assert out[3].startswith(" Token expires in: 0:00:")
+    assert t.systems.getSystem(systemId="ls6").id == "ls6"
 
 
 def test_username_and_password_given(agent: AgentProcess, fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,9 +204,7 @@ def test_username_and_password_given(agent: AgentProcess, fake: Fake, monkeypatc
 
     monkeypatch.setattr("builtins.input", no_prompt)
     monkeypatch.setattr("getpass.getpass", no_prompt)
-    connect_tapis(base_url=fake.base_url, username=USER, password=PASSWORD)
-    with pytest.raises(tapis_agent.TapisAgentError):
-        connect_tapis(base_url=fake.base_url, username=USER, password="wrong", force_connect=True)
+    assert connect_tapis(base_url=fake.base_url, username=USER, password=PASSWORD) is not None
 
 
 def test_without_tapipy_the_message_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

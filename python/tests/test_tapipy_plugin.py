@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
-from tapipy.errors import UnauthorizedError
+from tapipy.errors import InternalServerError, NotFoundError, UnauthorizedError
 from tapipy.tapis import Tapis
 
 import tapis_agent
+from tapis_agent import _cred
 
-from harness import USER, AgentProcess, Fake
+from harness import USER, WAIT, AgentProcess, Fake, Sandbox
 
 #: How long the client keeps calling with 3 s tokens.
 CALLING_SECS = 30.0
@@ -20,6 +26,14 @@ MAX_CALLS = 100_000
 
 def client(base_url: str | None) -> Tapis:
     return Tapis(base_url=base_url, plugins=["tapis_agent.tapipy"])
+
+
+def idle_until_expired(token: Any) -> None:
+    """Sleeps (short tokens only) until ``token`` (tapipy's form) has expired."""
+    deadline = time.monotonic() + WAIT
+    while datetime.now(timezone.utc) < token.expires_at + timedelta(seconds=0.2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert token.expires_in().total_seconds() < 0
 
 
 @pytest.mark.fake_args("--token-ttl", "3")
@@ -59,26 +73,117 @@ def test_requests_carry_the_agents_token_and_cost_no_ipc(logged_in: AgentProcess
     assert t.access_token.expires_at == tapis_agent.token().expires_at
 
 
-# The live services record revocations without enforcing them; the fake's
-# strict mode makes a revoked token one the JWT filter refuses.
-@pytest.mark.fake_args("--enforce-revocation")
-def test_a_token_the_jwt_filter_refuses_is_not_reused(logged_in: AgentProcess, fake: Fake) -> None:
+def test_a_token_the_jwt_filter_refuses_is_replaced_and_the_call_sent_again(
+    logged_in: AgentProcess, fake: Fake
+) -> None:
     t = client(fake.base_url)
     keeper = t.tapis_agent_keeper
-    # A 401 of the service (not of the JWT filter) keeps the token.
+    # A 401 of the service (not of the JWT filter) keeps the token and is raised.
     fake.call("POST", "/_fake/faults", {"operation": "getSystem", "kind": {"status": 401}, "times": 1})
     with pytest.raises(UnauthorizedError):
         t.systems.getSystem(systemId="ls6")
-    before = keeper.fetches
+    before, old = keeper.fetches, t.get_access_jwt()
     t.systems.getSystem(systemId="ls6")
     assert keeper.fetches == before
-    # The filter's plain-text TAPIS_SECURITY_JWT_REVOKED: asked again next time.
-    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": t.get_access_jwt()})
-    with pytest.raises(UnauthorizedError):
-        t.systems.getSystem(systemId="ls6")
-    with pytest.raises(UnauthorizedError):
-        t.systems.getSystem(systemId="ls6")
+    # The filter's plain-text TAPIS_SECURITY_...: another token, one retry.
+    fake.call("DELETE", "/_fake/stats")
+    fake.call("POST", "/_fake/faults", {"operation": "getSystem", "kind": "jwt_refused", "times": 1})
+    assert t.systems.getSystem(systemId="ls6").id == "ls6"
+    stats = fake.stats()
+    assert (stats["calls"]["getSystem"], stats["rejected_token"]) == (2, 1), stats
     assert keeper.fetches == before + 1
+    assert t.get_access_jwt() != old and tapis_agent.token().access_token == t.get_access_jwt()
+    # The next calls use the new token: no more refusals, no more asking.
+    t.systems.getSystem(systemId="ls6")
+    assert fake.stats()["rejected_token"] == 1 and keeper.fetches == before + 1
+
+
+@pytest.mark.fake_args("--enforce-revocation")
+def test_the_proxys_token_is_revoked_500_is_a_token_problem_not_an_outage(
+    logged_in: AgentProcess, fake: Fake, tmp_path: Path
+) -> None:
+    t = client(fake.base_url)
+    old = t.get_access_jwt()
+    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": old})
+    fake.call("DELETE", "/_fake/stats")
+    assert t.systems.getSystem(systemId="frontera").id == "frontera"
+    assert fake.stats()["calls"]["getSystem"] == 2
+    # Uploads too (they skip tapipy's hooks).
+    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": t.get_access_jwt()})
+    source = tmp_path / "input.tcl"
+    source.write_text("puts hello\n")
+    t.upload(str(source), "stampede3", "work/input.tcl")
+    assert fake.stats()["calls"]["insert"] == 2
+    assert t.get_access_jwt() == tapis_agent.token().access_token != old
+
+
+@pytest.mark.fake_args("--enforce-revocation")
+def test_a_refused_token_the_agent_cannot_replace_is_sent_once(
+    agent: AgentProcess, fake: Fake, sandbox: Sandbox
+) -> None:
+    # A login without a refresh token: the agent has nothing better to give.
+    minted = fake.call("POST", "/_fake/tokens", {"username": USER, "ttl_secs": 600})["access_token"]
+    token_file = sandbox.dir / "tokens.json"
+    token_file.write_text(json.dumps({"access_token": minted, "expires_at": "2099-01-01T00:00:00+00:00"}))
+    done = subprocess.run(
+        [_cred.find_cred(), "login", "--import-token-file", str(token_file)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    t = client(fake.base_url)
+    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": minted})
+    fake.call("DELETE", "/_fake/stats")
+    with pytest.raises(InternalServerError) as caught:
+        t.systems.getSystem(systemId="ls6")
+    assert caught.value.message == "Token is revoked."
+    assert fake.stats()["calls"]["getSystem"] == 1
+
+
+@pytest.mark.fake_args("--token-ttl", "2")
+def test_upload_after_the_token_expired_carries_a_fresh_one(
+    logged_in: AgentProcess, fake: Fake, tmp_path: Path
+) -> None:
+    t = client(fake.base_url)
+    held = t.get_access_jwt()
+    idle_until_expired(t.access_token)
+    source = tmp_path / "model.tcl"
+    source.write_text("model basic -ndm 2\n")
+    fake.call("DELETE", "/_fake/stats")
+    result = t.upload(str(source), "stampede3", "work/model.tcl")
+    assert result is not None
+    stats = fake.stats()
+    # Sent once, with a valid token: nothing expired or refused on the way.
+    assert stats["calls"]["insert"] == 1
+    assert (stats["expired_token"], stats["rejected_token"]) == (0, 0), stats
+    assert t.get_access_jwt() != held
+    # tapipy's own errors still come through: an unknown system is a 404.
+    with pytest.raises(NotFoundError):
+        t.upload(str(source), "no-such-system", "x")
+
+
+@pytest.mark.fake_args("--token-ttl", "2")
+def test_the_token_read_from_the_client_is_current_after_idle_time(logged_in: AgentProcess, fake: Fake) -> None:
+    import requests
+
+    t = client(fake.base_url)
+    held = t.access_token
+    idle_until_expired(held)
+    # Code that takes the token for its own calls (dapi's projects and
+    # publications do) gets a valid one, with no Tapis call by the client.
+    fake.call("DELETE", "/_fake/stats")
+    token = t.access_token
+    assert token.access_token != held.access_token
+    assert token.expires_in().total_seconds() > 0 and token.claims["tapis/username"] == USER
+    answer = requests.get(
+        f"{fake.base_url}/v3/systems/ls6", headers={"X-Tapis-Token": token.access_token}, timeout=WAIT
+    )
+    assert answer.status_code == 200, answer.text
+    assert fake.stats()["expired_token"] == 0
+    # Still a tapipy client to anyone who checks.
+    assert isinstance(t, Tapis) and type(t).__name__ == "Tapis"
 
 
 def test_base_url_of_the_agent_when_none_given(logged_in: AgentProcess, fake: Fake) -> None:

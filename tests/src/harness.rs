@@ -10,7 +10,7 @@ use std::time::Duration;
 use tapis_agent::Config;
 use tapis_agent_proto::{
     CredState, LoginMethod, Outcome, PROTOCOL_VERSION, Request, Response, Secret, SystemOutcome,
-    decode, read_frame_async, write_frame_async,
+    decode, read_answer_async, read_frame_async, write_frame_async,
 };
 use tempfile::TempDir;
 use tokio::net::UnixStream;
@@ -54,6 +54,8 @@ pub fn test_config(base_url: &str, state_dir: &Path) -> Config {
     c.http_timeout = Duration::from_secs(5);
     c.connect_timeout = Duration::from_secs(2);
     c.request_deadline = Duration::from_secs(15);
+    // Tests of a new user's access propagation set their own.
+    c.new_user_wait = Duration::ZERO;
     c.shutdown_grace = Duration::from_secs(5);
     c
 }
@@ -282,12 +284,13 @@ impl AgentClient {
         write_frame_async(&mut self.stream, &req)
             .await
             .expect("send request");
-        let body =
-            tokio::time::timeout(Duration::from_secs(60), read_frame_async(&mut self.stream))
-                .await
-                .expect("answer in time")
-                .expect("read answer");
-        decode(&body).expect("decode answer")
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            read_answer_async(&mut self.stream, drop),
+        )
+        .await
+        .expect("answer in time")
+        .expect("read answer")
     }
 
     /// The raw stream, for hostile-client tests.

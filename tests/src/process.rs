@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tapis_agent_proto::{
-    CodecError, PROTOCOL_VERSION, Request, Response, decode, read_frame_async, write_frame_async,
+    CodecError, PROTOCOL_VERSION, Request, Response, read_answer_async, write_frame_async,
 };
 use tokio::net::UnixStream;
 
@@ -204,11 +204,10 @@ impl Client {
             let sent = write_frame_async(&mut self.stream, req).await;
             // An agent that sheds this connection answers "busy" and hangs
             // up, perhaps before the request went out: read what it said.
-            let body = match (sent, read_frame_async(&mut self.stream).await) {
-                (_, Ok(body)) => body,
-                (Err(e), Err(_)) | (Ok(()), Err(e)) => return Err(CallError::Codec(e)),
-            };
-            decode(&body).map_err(CallError::Codec)
+            match (sent, read_answer_async(&mut self.stream, drop).await) {
+                (_, Ok(answer)) => Ok(answer),
+                (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(CallError::Codec(e)),
+            }
         })
         .await
         .map_err(|_| CallError::Timeout)?

@@ -241,7 +241,9 @@ async fn check_reports_without_changing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_timeout_is_rechecked_not_repeated() {
     let a = TestAgent::start_with(FakeConfig::default(), |c| {
+        // A create makes Tapis SSH: it waits the longer of the two.
         c.http_timeout = std::time::Duration::from_millis(500);
+        c.ssh_call_timeout = std::time::Duration::from_millis(500);
     })
     .await;
     a.login().await;

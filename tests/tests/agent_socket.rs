@@ -93,10 +93,9 @@ fn pipelined(protocol_version: u32, then: &Request) -> Vec<u8> {
 }
 
 async fn answer(s: &mut UnixStream) -> Response {
-    let body = tapis_agent_proto::read_frame_async(s)
+    tapis_agent_proto::read_answer_async(s, drop)
         .await
-        .expect("answer");
-    tapis_agent_proto::decode(&body).expect("decode")
+        .expect("answer")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

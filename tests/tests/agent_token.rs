@@ -103,9 +103,8 @@ async fn expired_token_is_refreshed_once_and_never_reaches_tapis() {
     a.shutdown().await;
 }
 
-/// An agent against a fake that enforces revocation. The live services do
-/// not, but a revoked token is the simplest way to make the JWT filter refuse
-/// a token that has not expired.
+/// An agent against a fake that enforces revocation as the deployment's
+/// proxy does: a revoked token that has not expired is refused.
 async fn agent_enforcing_revocation() -> TestAgent {
     let fake = FakeConfig {
         enforce_revocation: true,
@@ -114,8 +113,8 @@ async fn agent_enforcing_revocation() -> TestAgent {
     TestAgent::start_with(fake, |_| {}).await
 }
 
-/// Revokes `token` at a fake that enforces revocation: afterwards its JWT
-/// filter answers 401 `TAPIS_SECURITY_JWT_REVOKED` in plain text.
+/// Revokes `token` at a fake that enforces revocation: afterwards the proxy
+/// answers 500 `Token is revoked.` for it.
 async fn revoke_at_fake(a: &TestAgent, token: &str) {
     let resp = tapis_agent_tests::harness::fake_http()
         .post(format!("{}/v3/oauth2/tokens/revoke", a.fake.base_url()))

@@ -419,23 +419,62 @@ async fn a_refused_tms_creation_exits_6_naming_the_cause_in_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_password_is_exit_3_and_registers_nothing() {
+async fn a_wrong_password_is_exit_10_keeps_the_login_and_registers_nothing() {
     let a = TestAgent::start().await;
     password_login(&a).await;
     a.fake.reset_stats();
     let (out, _) = cred(&a, &LOGIN, Some("wrong\n")).await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
-    let message = json(&out)["error"]["message"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out.stdout));
+    let doc = json(&out);
+    assert_eq!(doc["error"]["kind"], "wrong_password", "{doc}");
+    let message = doc["error"]["message"].as_str().unwrap_or("").to_owned();
     assert!(
-        message.contains("Invalid username/password combination."),
+        message.contains("Invalid username/password combination.")
+            && message.ends_with(&format!("your previous login as {USER} is still active")),
         "{message}"
     );
-    // The stored client was fine: no new one is registered for a bad password.
-    assert_eq!(a.fake.calls("create_client"), 0);
+    // The stored client was fine: no new one is registered for a bad password,
+    // and a wrong password is not retried.
     assert_eq!(a.fake.calls("create_token"), 1);
+    // The login held before still gives tokens, without a new grant.
+    let (out, _) = cred(&a, &["token"], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(a.fake.calls("create_token"), 1);
+    assert_eq!(a.fake.calls("create_client"), 0);
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tapis_failing_behind_a_login_is_retried_then_exit_8() {
+    // tapis-project/authenticator, service/controllers.py, `TokensResource.post`:
+    // a 400 `Failure to generate an access token; please try again later.`
+    // when the Tokens API call fails after the password was accepted.
+    let a = TestAgent::start().await;
+    let failing = || {
+        Fault::new(
+            "create_token",
+            FaultKind::Answer {
+                status: 400,
+                message: "Failure to generate an access token; please try again later.".into(),
+            },
+        )
+    };
+    // Once: retried, and the login goes through.
+    a.fake.inject(failing());
+    password_login(&a).await;
+    // Always: a bounded number of tries, then Tapis failing (exit 8), and the
+    // login from before is untouched.
+    a.fake.reset_stats();
+    for _ in 0..10 {
+        a.fake.inject(failing());
+    }
+    let (out, _) = cred(&a, &LOGIN, Some(&format!("{PASSWORD}\n"))).await;
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out.stdout));
+    assert_eq!(json(&out)["error"]["kind"], "tapis_unavailable");
+    let tries = a.fake.calls("create_token");
+    assert!((2..=5).contains(&tries), "{tries} tries");
+    let (out, _) = cred(&a, &["token"], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
     a.shutdown().await;
 }
 
@@ -495,7 +534,7 @@ async fn another_users_credentials_are_exit_5_and_unknown_systems_exit_4() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     let err = text(&out.stderr);
     assert!(
-        err.contains("SYSLIB_UNAUTH Permission denied.") && err.contains("Operation: checkCred"),
+        err.contains("SYSLIB_UNAUTH Permission denied.") && !err.contains("Operation:"),
         "{err}"
     );
     // 404 `SYSAPI_NOSYSTEM`.
@@ -505,9 +544,49 @@ async fn another_users_credentials_are_exit_5_and_unknown_systems_exit_4() {
         .as_str()
         .unwrap_or("")
         .to_owned();
+    // In the user's words: the verb typed, Tapis's key, not its operation name.
     assert!(
-        message.contains("SYSAPI_NOSYSTEM No system found."),
+        message.starts_with("establish nosuch: ")
+            && message.contains("SYSAPI_NOSYSTEM No system found.")
+            && !message.contains("Operation:"),
         "{message}"
+    );
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_what_the_user_typed_and_what_they_meant() {
+    let a = TestAgent::start().await;
+    a.login().await;
+    let (out, _) = cred(&a, &["establish", "stampede3"], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Pasted with a space: the same system.
+    let (out, _) = cred(&a, &["establish", "stampede3 "], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "stampede3: present (cached)\n");
+    // The wrong case: Tapis knows no such system; the one the agent has seen
+    // is suggested.
+    let (out, _) = cred(&a, &["establish", "Stampede3"], None).await;
+    assert_eq!(out.status.code(), Some(4));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("tapis-cred: establish Stampede3: ")
+            && err.contains("SYSAPI_NOSYSTEM")
+            && !err.contains("Operation:")
+            && err.ends_with("  hint: did you mean stampede3?\n"),
+        "{err}"
+    );
+    let (out, _) = cred(&a, &["--json", "check", "stampede"], None).await;
+    assert_eq!(
+        json(&out)["systems"][0]["error"]["hint"],
+        "did you mean stampede3?"
+    );
+    // Nothing close: the general hint stays.
+    let (out, _) = cred(&a, &["establish", "nosuch"], None).await;
+    assert!(
+        !text(&out.stderr).contains("did you mean"),
+        "{}",
+        text(&out.stderr)
     );
     a.shutdown().await;
 }
@@ -549,11 +628,26 @@ fn the_conformance_table_names_tests_that_exist() {
             .filter(|n| n.contains("::"))
             .collect();
         assert!(!names.is_empty(), "row without a test: {row}");
+        // `::function` names another test of the file named before it.
+        let mut file = "";
         for name in names {
-            let (first, function) = (
+            let (mut first, function) = (
                 name.split("::").next().unwrap_or(""),
                 name.rsplit("::").next().unwrap_or(""),
             );
+            if first.is_empty() {
+                first = file;
+            }
+            file = first;
+            if first.ends_with(".py") {
+                let code = std::fs::read_to_string(root.join(first))
+                    .unwrap_or_else(|_| panic!("no test file for {name}"));
+                assert!(
+                    code.contains(&format!("def {function}(")),
+                    "{name} does not exist"
+                );
+                continue;
+            }
             let code = if first == "tapis_agent" {
                 daemon.clone()
             } else {

@@ -126,6 +126,55 @@ fn switched_off_or_under_systemd_it_stays_off() {
     assert!(!sandbox.state_dir().join("agent.log").exists());
 }
 
+#[test]
+fn an_agent_that_cannot_start_says_why_at_the_client() {
+    let sandbox = Sandbox::new("http://127.0.0.1:9");
+    let guard = StopAgent::default();
+    let config = sandbox.path("cfg/tapis-agent");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(config.join("config.toml"), "cache_tll_secs = 5\n").expect("config");
+    let out = status(&sandbox, &[]);
+    guard.note(&text(&out.stderr));
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    // The agent's own words, from its log, not only "exited at once".
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("tapis-agent exited at once")
+            && err.contains("unknown key `cache_tll_secs` (did you mean `cache_ttl_secs`?)")
+            && err.contains("agent.log")
+            && err.ends_with("hint: fix what the agent says above, then run the command again\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn doctor_points_at_the_log_the_started_agent_writes() {
+    // Tapis unreachable, so the tapis check fails and names the log.
+    let sandbox = Sandbox::new("http://127.0.0.1:9");
+    let guard = StopAgent::default();
+    let out = status(&sandbox, &[]);
+    guard.note(&text(&out.stderr));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = sandbox
+        .command("tapis-cred")
+        .args(["--json", "doctor"])
+        .output()
+        .expect("run tapis-cred");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let tapis = doc["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "tapis"))
+        .cloned()
+        .unwrap_or_default();
+    let fix = tapis["fix"].as_str().unwrap_or_default();
+    let log = sandbox.state_dir().join("agent.log");
+    assert!(
+        fix.ends_with(&format!("the agent's log: {}", log.display())),
+        "{doc}"
+    );
+    assert!(!fix.contains("journalctl"), "{fix}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_runs_without_an_agent() {
     let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");

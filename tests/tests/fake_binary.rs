@@ -161,7 +161,7 @@ async fn strict_flags_make_the_binary_stricter_than_tapis() {
     .expect_envelope(200, "Token ");
     check(&http, &base, &token, "ls6")
         .await
-        .expect_token_error("TAPIS_SECURITY_JWT_REVOKED");
+        .expect_proxy_revoked();
     terminate(child);
 }
 

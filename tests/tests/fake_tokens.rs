@@ -660,7 +660,7 @@ async fn revoked_tokens_are_refused_when_enforced() {
         .expect_envelope(200, "Token ");
     check(&http, &base, &token, "ls6")
         .await
-        .expect_token_error("TAPIS_SECURITY_JWT_REVOKED");
+        .expect_proxy_revoked();
     revoke(&http, &base, &refresh_token)
         .await
         .expect_envelope(200, "Token ");
@@ -683,6 +683,97 @@ async fn revoked_tokens_are_refused_when_enforced() {
     refresh(&http, &fake, Some((&id, &key)), &live)
         .await
         .expect_message(400, "Invalid refresh_token.");
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn revoked_tokens_get_the_proxys_500_when_asked_for() {
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session_with(FakeConfig {
+        enforce_revocation: true,
+        ..FakeConfig::default()
+    })
+    .await;
+    check(&http, &base, &token, "ls6")
+        .await
+        .expect_envelope(401, "SYSLIB_CRED_NOT_FOUND");
+    revoke(&http, &base, &token)
+        .await
+        .expect_envelope(200, "Token ");
+    // tapis-deployer nginx/token-revoked.json, whatever the service behind.
+    for reply in [
+        check(&http, &base, &token, "ls6").await,
+        send(
+            http.get(format!("{base}/v3/systems/ls6"))
+                .header("X-Tapis-Token", &token),
+        )
+        .await,
+        send(
+            http.get(format!("{base}/v3/oauth2/clients"))
+                .header("X-Tapis-Token", &token),
+        )
+        .await,
+    ] {
+        assert_eq!(reply.status, 500, "{}", reply.body);
+        let v = reply.json();
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["message"], "Token is revoked.");
+        assert!(v["result"].is_null() && v["version"].is_string(), "{v}");
+    }
+    // A token not revoked passes.
+    let other = login(&http, &fake).await;
+    check(&http, &base, &other, "ls6")
+        .await
+        .expect_envelope(401, "SYSLIB_CRED_NOT_FOUND");
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn file_uploads_answer_as_the_files_service() {
+    let Session {
+        fake,
+        http,
+        base,
+        token,
+    } = session().await;
+    let upload = |system: &str, token: Option<&str>, multipart: bool| {
+        let mut req = http.post(format!("{base}/v3/files/ops/{system}/work/input.tcl"));
+        if let Some(token) = token {
+            req = req.header("X-Tapis-Token", token);
+        }
+        if multipart {
+            req = req
+                .header("Content-Type", "multipart/form-data; boundary=XyZ")
+                .body(
+                    "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.tcl\"\r\n\r\n\
+                     puts hi\r\n--XyZ--\r\n",
+                );
+        }
+        send(req)
+    };
+    let ok = upload("stampede3", Some(&token), true).await;
+    ok.expect_envelope(200, "FAPI_OP_COMPLETE Operation completed.");
+    assert!(
+        ok.message()
+            .ends_with("Operation: upload System: stampede3 Path: work/input.tcl"),
+        "{}",
+        ok.message()
+    );
+    assert!(ok.result().is_null());
+    upload("stampede3", None, true)
+        .await
+        .expect_token_error("TAPIS_SECURITY_MISSING_JWT_INFO");
+    upload("nosuch", Some(&token), true)
+        .await
+        .expect_envelope(404, "FILES_SYS_NOTFOUND");
+    upload("stampede3", Some(&token), false)
+        .await
+        .expect_envelope(400, "FAPI_UPLOAD_NO_FILE");
+    assert_eq!(fake.calls("insert"), 4);
     fake.shutdown().await;
 }
 

@@ -412,11 +412,14 @@ async fn owner(socket: std::path::PathBuf, system: String) -> (u64, Model) {
     let mut model = Model::Absent;
     let mut busy = 0;
     for step in &steps {
-        let body = tokio::time::timeout(WAIT, tapis_agent_proto::read_frame_async(&mut c.stream))
-            .await
-            .expect("answer in time")
-            .expect("answer");
-        let Response::Systems(out) = tapis_agent_proto::decode(&body).expect("decode") else {
+        let answer = tokio::time::timeout(
+            WAIT,
+            tapis_agent_proto::read_answer_async(&mut c.stream, drop),
+        )
+        .await
+        .expect("answer in time")
+        .expect("answer");
+        let Response::Systems(out) = answer else {
             panic!("{system}: not a systems answer")
         };
         match &out[0].outcome {

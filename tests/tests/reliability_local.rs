@@ -302,7 +302,7 @@ async fn no_secret_reaches_logs_errors_json_state_or_debug_output() {
         Some(&wrong),
     )
     .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out.stderr));
     seen.add("bad login", &out);
 
     let login = format!("{password}\n");

@@ -18,6 +18,7 @@ const TOKENS: &str = "create_token";
 /// Quick timeouts so that hangs and drips cost little wall time.
 fn quick(c: &mut tapis_agent::Config) {
     c.http_timeout = Duration::from_millis(500);
+    c.ssh_call_timeout = Duration::from_millis(500);
     c.connect_timeout = Duration::from_millis(500);
     c.retries = 3;
     c.retry_base = Duration::from_millis(20);
@@ -27,6 +28,8 @@ fn quick(c: &mut tapis_agent::Config) {
 /// Every fault kind, with a word its error message must contain when the
 /// fault never goes away.
 fn matrix() -> Vec<(&'static str, FaultKind, &'static str)> {
+    // A check makes Tapis SSH to the host: one that timed out is not
+    // repeated (see `timed_out`).
     vec![
         ("s500", FaultKind::status(500), "500"),
         ("html502", FaultKind::Html502, "502 Bad Gateway"),
@@ -50,6 +53,12 @@ fn matrix() -> Vec<(&'static str, FaultKind, &'static str)> {
         ),
         ("nonjson", FaultKind::NonJson, "not valid JSON"),
     ]
+}
+
+/// The rows whose check times out: never repeated, since Tapis may still be
+/// in the middle of its SSH attempt (docs/tapis-conformance.md, row 34).
+fn timed_out(kind: &FaultKind) -> bool {
+    matches!(kind, FaultKind::Hang | FaultKind::SlowDrip(_))
 }
 
 /// A fake with one TMS system per matrix row, named after the row.
@@ -86,16 +95,25 @@ async fn each_fault_once_ends_in_success_after_a_retry() {
     let started = Instant::now();
     let out = establish_all(&a, &names).await;
     let took = started.elapsed();
-    for o in &out {
+    let mut retried = 0;
+    for ((_, kind, cause), o) in rows.iter().zip(&out) {
+        if timed_out(kind) {
+            let e = error_of(o);
+            assert_eq!(e.kind, ErrorKind::TapisUnavailable, "{}", o.system);
+            assert!(e.message.contains(cause), "{}", e.message);
+            continue;
+        }
+        retried += 1;
         assert_eq!(state_of(o), CredState::Created, "{}", o.system);
         assert_eq!(a.fake.credential(USER, &o.system), CredFixture::Present);
     }
     assert!(a.fake.pending_faults().is_empty(), "every fault was hit");
     // One faulted check and one retried check per system, no more: a
     // garbled 401 or a 200 maintenance page is neither "present" nor a
-    // token problem.
-    assert_eq!(a.fake.calls(CHECK), 2 * rows.len() as u64);
-    assert_eq!(a.fake.calls(CREATE), rows.len() as u64);
+    // token problem. A timed-out check is asked once.
+    let once = rows.len() as u64 - retried;
+    assert_eq!(a.fake.calls(CHECK), 2 * retried + once);
+    assert_eq!(a.fake.calls(CREATE), retried);
     assert_eq!(a.fake.calls(TOKENS), logins, "no refresh was needed");
     // Retry-After: 1 is honoured, and nothing waits much longer than that.
     assert!(took >= Duration::from_secs(1), "{took:?}");
@@ -122,7 +140,7 @@ async fn each_persistent_fault_is_exit_8_naming_system_and_cause_in_bounded_time
         assert_eq!(e.kind, ErrorKind::TapisUnavailable, "{name}: {e:?}");
         assert_eq!(e.kind.exit_code(), 8);
         assert!(
-            e.message.contains(&format!("check {name}:")),
+            e.message.contains(&format!("establish {name}:")),
             "names the system: {}",
             e.message
         );
@@ -134,7 +152,12 @@ async fn each_persistent_fault_is_exit_8_naming_system_and_cause_in_bounded_time
     // Retry-After seconds), well inside the 8 s deadline.
     assert!(took < Duration::from_secs(6), "{took:?}");
     assert_eq!(a.fake.calls(CREATE), 0, "no create on a failing check");
-    assert_eq!(a.fake.calls(CHECK), 4 * rows.len() as u64, "3 retries each");
+    let once = rows.iter().filter(|(_, k, _)| timed_out(k)).count() as u64;
+    assert_eq!(
+        a.fake.calls(CHECK),
+        4 * (rows.len() as u64 - once) + once,
+        "3 retries each, but none of a timed-out check"
+    );
     assert_eq!(a.fake.calls(TOKENS), logins);
     a.shutdown().await;
 }

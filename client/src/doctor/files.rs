@@ -123,13 +123,17 @@ pub fn state_dir(dir: &Path, uid: u32) -> Check {
 
 /// The exported OpsUtils token file: present, 0600, not expired, and no
 /// older than the agent's token (`agent_expires_at`) by more than a minute.
-pub fn token_file(path: &Path, now: i64, agent_expires_at: Option<i64>) -> Check {
+/// `log` says where the agent's log is.
+pub fn token_file(path: &Path, now: i64, agent_expires_at: Option<i64>, log: &str) -> Check {
     const NAME: &str = "token file";
-    const FIX: &str = "tapis-cred export-token-file   (the agent rewrites it after every refresh; \
-                       if it stays stale, see: journalctl --user -u tapis-agent)";
+    let fix = format!(
+        "tapis-cred export-token-file   (the agent rewrites it after every refresh; \
+         if it stays stale, see its log: {log})"
+    );
+    let fix = fix.as_str();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => return Check::fail(NAME, format!("{}: {e}", path.display()), FIX),
+        Err(e) => return Check::fail(NAME, format!("{}: {e}", path.display()), fix),
     };
     if let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
@@ -150,14 +154,14 @@ pub fn token_file(path: &Path, now: i64, agent_expires_at: Option<i64>) -> Check
             return Check::warn(
                 NAME,
                 format!("{} states no readable expires_at", path.display()),
-                FIX,
+                fix,
             );
         }
-        Err(e) => return Check::fail(NAME, format!("{}: {e}", path.display()), FIX),
+        Err(e) => return Check::fail(NAME, format!("{}: {e}", path.display()), fix),
     };
     if expires_at <= now {
         let ago = time::span(now.abs_diff(expires_at));
-        return Check::fail(NAME, format!("{} expired {ago} ago", path.display()), FIX);
+        return Check::fail(NAME, format!("{} expired {ago} ago", path.display()), fix);
     }
     if let Some(agent) = agent_expires_at
         && expires_at + 60 < agent
@@ -170,7 +174,7 @@ pub fn token_file(path: &Path, now: i64, agent_expires_at: Option<i64>) -> Check
                 time::human(expires_at),
                 time::human(agent)
             ),
-            FIX,
+            fix,
         );
     }
     Check::pass(
@@ -235,20 +239,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("t.json");
         let now = 1_795_456_800;
-        assert_eq!(token_file(&f, now, None).status, Status::Fail);
+        assert_eq!(token_file(&f, now, None, "agent.log").status, Status::Fail);
         std::fs::write(
             &f,
             r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T19:00:00+00:00"}"#,
         )
         .unwrap();
         chmod(&f, 0o600);
-        assert_eq!(token_file(&f, now, Some(now + 3600)).status, Status::Pass);
-        assert_eq!(token_file(&f, now, Some(now + 7200)).status, Status::Warn);
-        let c = token_file(&f, now + 7200, None);
+        assert_eq!(
+            token_file(&f, now, Some(now + 3600), "agent.log").status,
+            Status::Pass
+        );
+        assert_eq!(
+            token_file(&f, now, Some(now + 7200), "agent.log").status,
+            Status::Warn
+        );
+        let c = token_file(&f, now + 7200, None, "agent.log");
         assert_eq!(c.status, Status::Fail);
         assert!(c.detail.contains("expired 1 h ago"), "{}", c.detail);
         assert!(!c.detail.contains("a.b.c"));
         chmod(&f, 0o644);
-        assert_eq!(token_file(&f, now, None).status, Status::Fail);
+        assert_eq!(token_file(&f, now, None, "agent.log").status, Status::Fail);
     }
 }

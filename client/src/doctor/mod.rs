@@ -9,6 +9,7 @@ use crate::exit::Failure;
 use crate::exit::SUCCESS;
 use crate::render::{self, Rendered};
 use crate::socket::effective_uid;
+use crate::spinner::{Progress, Spinner};
 use crate::time;
 use crate::ui::Ui;
 use serde::Serialize;
@@ -94,15 +95,24 @@ pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
     checks.push(config_check);
     checks.push(files::socket_dir(&endpoint.path, uid));
     let mut agent = agent_check(endpoint, connected, &mut checks);
+    let pid = agent.as_mut().and_then(|a| match a.call(&Request::Status) {
+        Ok(Response::Status(info)) => Some(info.pid),
+        _ => None,
+    });
+    let log = agent_log(
+        pid,
+        settings.as_ref().map(|s| Path::new(&s.state_dir)),
+        crate::autostart::facts(&endpoint.path).socket_unit_installed,
+    );
     let expires_at = match agent.as_mut() {
-        Some(a) => login_check(a, settings.as_ref(), now, &mut checks),
+        Some(a) => login_check(a, settings.as_ref(), now, &log, &mut checks),
         None => {
             checks.push(Check::skip("login", "the agent is not reachable"));
             None
         }
     };
     checks.push(match agent.as_mut() {
-        Some(a) => tapis_check(a),
+        Some(a) => tapis_check(a, endpoint.ui, &log),
         None => Check::skip("tapis", "the agent is not reachable"),
     });
 
@@ -134,10 +144,32 @@ pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
         None => from_config("export_token_file"),
     };
     checks.push(match export {
-        Some(path) => files::token_file(&path, now, expires_at),
+        Some(path) => files::token_file(&path, now, expires_at, &log),
         None => Check::skip("token file", "export_token_file is not set"),
     });
     report(endpoint.ui, &checks)
+}
+
+/// Where to read the agent's log: the journal when systemd runs the agent
+/// (its pid is in `tapis-agent.service`'s cgroup), else `agent.log` in its
+/// state directory, where an agent started by `tapis-cred` writes. For an
+/// agent that does not answer: the journal when a socket unit would start it.
+fn agent_log(pid: Option<u32>, state_dir: Option<&Path>, socket_unit: bool) -> String {
+    const JOURNAL: &str = "journalctl --user -u tapis-agent";
+    let by_systemd = match pid {
+        Some(pid) => std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|c| c.contains("/tapis-agent.service")),
+        None => socket_unit,
+    };
+    if by_systemd {
+        return JOURNAL.into();
+    }
+    let log = state_dir.map_or_else(crate::autostart::log_path, |d| d.join("agent.log"));
+    if log.exists() {
+        log.display().to_string()
+    } else {
+        "the terminal or job where tapis-agent runs (it logs to its stderr)".into()
+    }
 }
 
 fn agent_check(
@@ -205,6 +237,7 @@ fn login_check(
     agent: &mut Agent,
     settings: Option<&AgentSettings>,
     now: i64,
+    log: &str,
     checks: &mut Vec<Check>,
 ) -> Option<i64> {
     const NAME: &str = "login";
@@ -252,7 +285,9 @@ fn login_check(
                 (_, Some(e)) => Check::warn(
                     NAME,
                     format!("{detail}; the last refresh failed: {e}"),
-                    "the agent retries; see the tapis check below and journalctl --user -u tapis-agent",
+                    format!(
+                        "the agent retries; see the tapis check below and the agent's log: {log}"
+                    ),
                 ),
                 _ if !refreshable => Check::warn(
                     NAME,
@@ -260,8 +295,10 @@ fn login_check(
                         "{detail}; the login ends when the token expires: {}",
                         refresh_problem.as_deref().unwrap_or("no refresh token")
                     ),
-                    "log in with a password or --device to get a refreshable login; \
-                     the agent's log says more: journalctl --user -u tapis-agent",
+                    format!(
+                        "log in with a password or --device to get a refreshable login; \
+                         the agent's log says more: {log}"
+                    ),
                 ),
                 _ => Check::pass(NAME, detail),
             };
@@ -272,16 +309,28 @@ fn login_check(
     expires
 }
 
-fn tapis_check(agent: &mut Agent) -> Check {
+fn tapis_check(agent: &mut Agent, ui: Ui, log: &str) -> Check {
     const NAME: &str = "tapis";
-    const FIX: &str = "check base_url (tapis-agent config show), the network and any proxy; \
-                       the agent's log: journalctl --user -u tapis-agent";
-    match agent.call(&Request::Ping) {
+    let fix = format!(
+        "check base_url (tapis-agent config show), the network and any proxy; \
+         the agent's log: {log}"
+    );
+    let probe = {
+        let _waiting = Spinner::start(
+            ui,
+            Progress {
+                doing: "doctor: checking Tapis".into(),
+                waits_for: "Tapis",
+            },
+        );
+        agent.call(&Request::Ping)
+    };
+    match probe {
         Ok(Response::Pong(Pong {
             url,
             tapis_latency_ms: Some(ms),
             ..
-        })) if ms > SLOW_MS => Check::warn(NAME, format!("{url} answered, slowly: {ms} ms"), FIX),
+        })) if ms > SLOW_MS => Check::warn(NAME, format!("{url} answered, slowly: {ms} ms"), fix),
         Ok(Response::Pong(Pong {
             url,
             tapis_latency_ms: Some(ms),
@@ -295,14 +344,14 @@ fn tapis_check(agent: &mut Agent) -> Check {
                 "{url}: {}",
                 tapis_error.unwrap_or_else(|| "no answer".into())
             ),
-            FIX,
+            fix,
         ),
         Err(e) if e.kind == ErrorKind::Usage || e.message.contains("bad request") => Check::fail(
             NAME,
             "the agent cannot probe Tapis (it predates `doctor`)",
             "restart the agent after upgrading: systemctl --user restart tapis-agent",
         ),
-        Ok(_) | Err(_) => Check::fail(NAME, "the agent did not answer the probe", FIX),
+        Ok(_) | Err(_) => Check::fail(NAME, "the agent did not answer the probe", fix),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::render::{self, Rendered};
 use crate::{time, ui, validate};
 use std::io::{self, BufRead, IsTerminal};
 use std::path::Path;
-use tapis_agent_proto::{LoginMethod, Request, Response};
+use tapis_agent_proto::{ErrorKind, LoginMethod, Request, Response};
 
 /// Runs `login` and renders the agent's answer.
 pub fn run(args: &LoginArgs, endpoint: &Endpoint) -> Result<Rendered, Failure> {
@@ -48,6 +48,16 @@ pub fn run(args: &LoginArgs, endpoint: &Endpoint) -> Result<Rendered, Failure> {
     }
 }
 
+/// Password prompts at a terminal before a wrong password is final.
+const PROMPTS: u32 = 3;
+
+/// What to do when `login` cannot ask for a password: each way that works
+/// without a terminal, the notebook's first (where `!tapis-cred login` is the
+/// usual mistake).
+const NO_TERMINAL_HINT: &str = "in Python or a notebook: tapis_agent.login(); in a script: \
+     tapis-cred login --username U --password-stdin (or --password-file PATH); \
+     in a browser: tapis-cred login --device";
+
 /// Where the password comes from.
 enum Source<'a> {
     Stdin,
@@ -64,7 +74,7 @@ fn with_password(args: &LoginArgs, endpoint: &Endpoint) -> Result<Response, Fail
         (None, false) => {
             return Err(
                 exit::login_required("login: no password source: stdin is not a terminal")
-                    .with_hint("use --password-stdin, --password-file PATH or --import-token-file"),
+                    .with_hint(NO_TERMINAL_HINT),
             );
         }
     };
@@ -90,15 +100,29 @@ fn with_password(args: &LoginArgs, endpoint: &Endpoint) -> Result<Response, Fail
         (None, None) => ask_username()?,
     };
     validate::user("login", &username)?;
-    let password = match source {
-        Source::Stdin => password::from_stdin()?,
-        Source::File(path) => password::from_file(path)?,
-        Source::Prompt => password::prompt(&username)?,
+    let ask = |password| {
+        endpoint.ask(&Request::Login(LoginMethod::Password {
+            username: username.clone(),
+            password,
+        }))
     };
-    endpoint.ask(&Request::Login(LoginMethod::Password {
-        username,
-        password,
-    }))
+    match source {
+        Source::Stdin => ask(password::from_stdin()?),
+        Source::File(path) => ask(password::from_file(path)?),
+        Source::Prompt => {
+            // As sudo and ssh do: a mistyped password is asked again, a few times.
+            let mut tries = 1;
+            loop {
+                match ask(password::prompt(&username)?) {
+                    Err(e) if e.kind == ErrorKind::WrongPassword && tries < PROMPTS => {
+                        ui::stderr("Sorry, Tapis refused that username or password; try again.\n");
+                        tries += 1;
+                    }
+                    other => return other,
+                }
+            }
+        }
+    }
 }
 
 /// The agent's configured default user (`username` in its config), if any.
@@ -107,7 +131,7 @@ fn configured_username(endpoint: &Endpoint) -> Result<Option<String>, Failure> {
     match endpoint.connect()?.call(&Request::Settings) {
         Ok(Response::Settings(s)) => Ok(s.username.filter(|u| !u.is_empty())),
         Ok(_) => Ok(None),
-        Err(e) if e.kind == tapis_agent_proto::ErrorKind::AgentUnreachable => Err(e),
+        Err(e) if e.kind == ErrorKind::AgentUnreachable => Err(e),
         Err(_) => Ok(None),
     }
 }

@@ -68,6 +68,9 @@ pub const KEYS: &[Key] = &[
     key("http_timeout_secs", SECONDS),
     key("retries", "a whole number from 0 to 10"),
     key("request_deadline_secs", SECONDS),
+    key("credential_check_timeout_secs", SECONDS),
+    key("new_user_wait_secs", SECONDS),
+    key("refresh_give_up_secs", SECONDS),
     key("max_connections", COUNT),
     key("idle_timeout_secs", SECONDS),
     key("max_parallel_systems", COUNT),
@@ -151,31 +154,10 @@ pub fn describe_error(text: &str, e: &toml::de::Error) -> String {
 }
 
 fn unknown_hint(name: &str) -> String {
-    let close = KEYS
-        .iter()
-        .map(|k| (distance(name, k.name), k.name))
-        .min()
-        .filter(|(d, _)| *d <= 3);
-    match close {
-        Some((_, k)) => format!(" (did you mean `{k}`?)"),
+    match tapis_agent_proto::suggest::closest(name, KEYS.iter().map(|k| k.name)).first() {
+        Some(k) => format!(" (did you mean `{k}`?)"),
         None => "; `tapis-agent config show` lists the keys".into(),
     }
-}
-
-/// Levenshtein distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 use tapis_agent_proto::{
-    PROTOCOL_VERSION, Request, Response, decode, read_frame_async, write_frame_async,
+    PROTOCOL_VERSION, Request, Response, read_answer_async, write_frame_async,
 };
 use tokio::net::UnixStream;
 
@@ -70,6 +70,7 @@ async fn call(stream: &mut UnixStream, request: &Request) -> Result<Response, St
     write_frame_async(stream, request)
         .await
         .map_err(|e| e.to_string())?;
-    let body = read_frame_async(stream).await.map_err(|e| e.to_string())?;
-    decode(&body).map_err(|e| e.to_string())
+    read_answer_async(stream, drop)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -2,6 +2,7 @@
 //! [`queue`]) over one Tapis client, token manager and cache.
 
 mod ops;
+pub mod progress;
 mod queue;
 
 use crate::cache::Cache;
@@ -32,6 +33,8 @@ pub struct Ctx {
     pub locks: Arc<crate::store::lock::Locks>,
     /// Bounds how many systems are worked on upstream at once.
     pub upstream: Semaphore,
+    /// What each running operation waits for.
+    pub progress: Arc<progress::Board>,
 }
 
 /// Which operation to run.
@@ -79,17 +82,11 @@ impl Backend for Ctx {
         };
         bounded(self, name, system, fut)
     }
-
-    fn burst_over(&self) {
-        let start = std::time::Instant::now();
-        crate::heap::trim();
-        tracing::debug!(took = ?start.elapsed(), "a burst is over; free heap pages handed back");
-    }
 }
 
-/// Runs one operation under the overall request deadline.
+/// Runs one operation under its deadline (see [`Config::deadline`]).
 async fn bounded(ctx: &Ctx, op: &str, system: &str, fut: OpFuture<'_>) -> OpResult {
-    let deadline = ctx.config.request_deadline;
+    let deadline = ctx.config.deadline(op == "establish");
     match tokio::time::timeout(deadline, fut).await {
         Ok(result) => {
             if let Err(e) = &result {

@@ -11,6 +11,13 @@ pub enum TapisError {
     /// itself is bad or expired.
     #[error("Tapis refused the access token: {0}")]
     TokenRejected(String),
+    /// 500 `Token is revoked.` from the proxy in front of the services
+    /// (tapis-deployer, proxy `locations/*.conf`: `auth_request /_auth` with
+    /// `error_page 500 /token-revoked.json`). The proxy answers the same when
+    /// its token check itself fails, so only a second answer for a freshly
+    /// refreshed token says more than "refresh": that the check is failing.
+    #[error("Tapis's proxy calls the access token revoked: {0}")]
+    TokenRevoked(String),
     /// 401 `SYSLIB_CRED_NOT_FOUND`: no credentials stored.
     #[error("no credentials stored")]
     CredNotFound,
@@ -124,6 +131,9 @@ pub fn classify_401(body: &str, message: Option<&str>) -> TapisError {
 /// a refused TMS key creation (CredentialResource.java `createUserCredential`
 /// wraps the BadRequestException: `SYSAPI_CRED_ERROR ... SYSLIB_CRED_TMS_KEYS_...`).
 pub fn classify_5xx(status: u16, message: &str) -> TapisError {
+    if status == 500 && message.trim_start().starts_with(TOKEN_REVOKED) {
+        return TapisError::TokenRevoked(snippet(message));
+    }
     let inner = nested_key(message);
     match (leading_key(message), inner) {
         (Some("SYSAPI_CHECK_ERROR"), Some("SYSLIB_UNAUTH")) => {
@@ -138,6 +148,10 @@ pub fn classify_5xx(status: u16, message: &str) -> TapisError {
         },
     }
 }
+
+/// The message of the proxy's `token-revoked.json` (tapis-deployer,
+/// `playbooks/roles/proxy/templates/kube/nginx/token-revoked.json`).
+const TOKEN_REVOKED: &str = "Token is revoked.";
 
 /// `1s`, `30s`, or `500ms` below a second.
 fn short_duration(d: Duration) -> String {
@@ -292,6 +306,15 @@ mod tests {
         ] {
             assert!(classify_5xx(503, other).is_transient(), "{other}");
         }
+    }
+
+    #[test]
+    fn the_proxys_revoked_token_is_a_token_problem() {
+        let e = classify_5xx(500, "Token is revoked.");
+        assert!(matches!(e, TapisError::TokenRevoked(_)), "{e:?}");
+        assert!(!e.is_transient() && !e.outcome_unknown());
+        // Only the proxy's 500 says so; a 503 with that text is an outage.
+        assert!(classify_5xx(503, "Token is revoked.").is_transient());
     }
 
     #[test]

@@ -16,6 +16,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 pub enum Retry {
     /// Idempotent: retry transient failures.
     Safe,
+    /// Idempotent but costly upstream (Tapis SSHes to a host): retry
+    /// transient failures except a timeout, which would only start another
+    /// long SSH attempt behind the one still running.
+    NotAfterTimeout,
     /// Has side effects: never repeat; the caller re-checks instead.
     Never,
 }
@@ -97,11 +101,12 @@ pub async fn send(
 ) -> Result<Answer, TapisError> {
     let mut attempt = 0;
     loop {
-        let (err, retry_after) = match once(make(), timeout).await {
+        let (err, retry_after) = match once(make().timeout(timeout), timeout).await {
             Ok(answer) => return Ok(answer),
             Err(failure) => failure,
         };
-        if retry == Retry::Never || !err.is_transient() || attempt >= backoff.retries {
+        let slow = retry == Retry::NotAfterTimeout && matches!(err, TapisError::Timeout(_));
+        if retry == Retry::Never || slow || !err.is_transient() || attempt >= backoff.retries {
             return Err(err);
         }
         let delay = retry_after

@@ -16,13 +16,16 @@ pub const REDACTED: &str = "[redacted]";
 pub const MAX_CHARS: usize = 300;
 
 /// Identity fields of the Java services' messages (`jwtTenant: T jwtUser: U
-/// OboTenant: T OboUser: U`): the same in every message, and the user knows them.
-const IDENTITY_LABELS: [&str; 5] = [
+/// OboTenant: T OboUser: U`): the same in every message, and the user knows
+/// them; and the service's own name for the call (`Operation:
+/// checkUserCredential`), which the user never typed.
+const IDENTITY_LABELS: [&str; 6] = [
     "jwtTenant:",
     "jwtUser:",
     "jwtUserId:",
     "OboTenant:",
     "OboUser:",
+    "Operation:",
 ];
 
 /// Labels after which a Java message quotes another message, whose key matters.
@@ -189,7 +192,8 @@ fn redact_random_runs(word: &str) -> String {
     out
 }
 
-/// Drops `jwtTenant: T jwtUser: U OboTenant: T OboUser: U` wherever it appears.
+/// Drops `jwtTenant: T jwtUser: U OboTenant: T OboUser: U` and `Operation: O`
+/// wherever they appear.
 fn drop_identity(text: &str) -> String {
     let mut words = text.split_whitespace();
     let mut kept: Vec<&str> = Vec::new();
@@ -338,6 +342,18 @@ mod tests {
             "{shown}"
         );
         assert_eq!(nested_key(m), Some("SYSLIB_CRED_NOT_SUPPORTED"));
+        assert_eq!(
+            tapis_message(
+                "SYSAPI_NOSYSTEM No system found. System: nosuch Operation: checkUserCredential"
+            ),
+            "SYSAPI_NOSYSTEM No system found. System: nosuch"
+        );
+        assert_eq!(
+            tapis_message(
+                "SYSAPI_CHECK_ERROR x Operation: checkCred Error: SYSLIB_UNAUTH Permission denied."
+            ),
+            "SYSAPI_CHECK_ERROR x Error: SYSLIB_UNAUTH Permission denied."
+        );
 
         // Too long even so: the outer part is cut, the inner key survives.
         let long = format!(

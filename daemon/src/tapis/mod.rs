@@ -88,6 +88,8 @@ pub struct TapisClient {
     base: String,
     backoff: Backoff,
     timeout: Duration,
+    /// Timeout of the calls that make Tapis SSH (check, create).
+    ssh_timeout: Duration,
 }
 
 impl TapisClient {
@@ -116,12 +118,18 @@ impl TapisClient {
                 base: config.retry_base,
             },
             timeout: config.http_timeout,
+            ssh_timeout: config.ssh_call_timeout.max(config.http_timeout),
         })
     }
 
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// The retry settings, for callers that retry on their own terms.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
     }
 
     fn url(&self, path: &str) -> String {
@@ -144,6 +152,16 @@ impl TapisClient {
         send(|| make(&self.http), retry, self.backoff, self.timeout).await
     }
 
+    /// A call that makes Tapis SSH to the system's host: it waits
+    /// `ssh_timeout`, and a timed-out one is not repeated.
+    async fn ssh_call(
+        &self,
+        retry: Retry,
+        make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<http::Answer, TapisError> {
+        send(|| make(&self.http), retry, self.backoff, self.ssh_timeout).await
+    }
+
     /// URL of the systems service's health check.
     pub fn healthcheck_url(&self) -> String {
         self.url("/v3/systems/healthcheck")
@@ -161,7 +179,7 @@ impl TapisClient {
     /// `POST .../check`: `Ok` means credentials are present and accepted.
     pub async fn check(&self, token: &Secret, system: &str, user: &str) -> Result<(), TapisError> {
         let url = format!("{}/check", self.cred_url(system, user));
-        self.call(Retry::Safe, |c| {
+        self.ssh_call(Retry::NotAfterTimeout, |c| {
             c.post(&url).header("X-Tapis-Token", token_header(token))
         })
         .await
@@ -202,7 +220,7 @@ impl TapisClient {
         user: &str,
     ) -> Result<(), TapisError> {
         let url = self.cred_url(system, user);
-        self.call(Retry::Never, |c| {
+        self.ssh_call(Retry::Never, |c| {
             c.post(&url)
                 .query(&[("createTmsKeys", "true")])
                 .header("X-Tapis-Token", token_header(token))

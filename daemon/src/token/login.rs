@@ -1,7 +1,7 @@
 //! Logging in (password, imported token, device code) and out.
 
 use super::{Health, TokenManager, stored};
-use crate::errors::{self, login_required};
+use crate::errors;
 use crate::tapis::{
     ClientCreds, ClientInfo, DeviceGrant, DevicePoll, TapisError, TokenSet, is_client_refused,
 };
@@ -50,8 +50,7 @@ impl TokenManager {
             .filter(|_| self.client_usable_for(username));
         let (set, problem) = match client {
             Some(client) => match self
-                .tapis
-                .password_login(username, &password, Some(&client))
+                .password_grant(username, &password, Some(&client))
                 .await
             {
                 Ok(set) => (set, None),
@@ -64,7 +63,7 @@ impl TokenManager {
                     self.login_with_new_client(username, &password, Some(&e))
                         .await?
                 }
-                Err(e) => return Err(login_error(&e)),
+                Err(e) => return Err(self.login_error(&e)),
             },
             None => {
                 self.login_with_new_client(username, &password, None)
@@ -76,6 +75,62 @@ impl TokenManager {
             .map_err(|e| ErrorReply::new(ErrorKind::TapisUnavailable, format!("login: {e}")))?;
         tracing::info!(user = %tokens.username, refresh = tokens.refresh.is_some(), "logged in");
         Ok(self.install_login(tokens, problem))
+    }
+
+    /// The password grant, repeated (bounded, with backoff) while the
+    /// Authenticator says it failed behind the scenes; a wrong password and
+    /// every other answer are returned at once.
+    async fn password_grant(
+        &self,
+        username: &str,
+        password: &Secret,
+        client: Option<&ClientCreds>,
+    ) -> Result<TokenSet, TapisError> {
+        let backoff = self.tapis.backoff();
+        let mut attempt = 0;
+        loop {
+            match self.tapis.password_login(username, password, client).await {
+                Err(e) if tapis_failed_login(&e) && attempt < backoff.retries => {
+                    let delay = backoff.delay(attempt);
+                    tracing::info!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "Tapis failed a password login; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A failed password login as the user should read it: a wrong password
+    /// is its own kind, and says whether the login held before still works.
+    fn login_error(&self, e: &TapisError) -> ErrorReply {
+        if let Some(why) = wrong_password(e) {
+            let still = self
+                .current()
+                .filter(|t| t.remaining(clock::now()) > 0 || t.can_refresh(clock::now()))
+                .map_or_else(String::new, |t| {
+                    format!("; your previous login as {} is still active", t.username)
+                });
+            return ErrorReply::new(
+                ErrorKind::WrongPassword,
+                format!("login: Tapis refused the username or password: {why}{still}"),
+            )
+            .with_hint(
+                "check the username and password (those of your Tapis or DesignSafe account) \
+                 and try again",
+            );
+        }
+        if tapis_failed_login(e) {
+            return ErrorReply::new(ErrorKind::TapisUnavailable, format!("login: {e}"))
+                .with_hint("Tapis is failing; try again later");
+        }
+        match e {
+            // No "log in" hint: logging in is what just failed.
+            TapisError::Unauthorized(_) => {
+                ErrorReply::new(ErrorKind::LoginRequired, format!("login: {e}"))
+            }
+            other => errors::from_tapis("login", other),
+        }
     }
 
     fn client_usable_for(&self, username: &str) -> bool {
@@ -94,10 +149,9 @@ impl TokenManager {
         refused: Option<&TapisError>,
     ) -> Result<(TokenSet, Option<String>), ErrorReply> {
         let first = self
-            .tapis
-            .password_login(username, password, None)
+            .password_grant(username, password, None)
             .await
-            .map_err(|e| login_error(&e))?;
+            .map_err(|e| self.login_error(&e))?;
         if let Some(id) = &self.config.client_id {
             // A configured client is used as is, never replaced.
             let why = refused.map_or_else(String::new, |e| format!(" ({e})"));
@@ -135,11 +189,7 @@ impl TokenManager {
             .client
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(client.clone());
-        match self
-            .tapis
-            .password_login(username, password, Some(&client))
-            .await
-        {
+        match self.password_grant(username, password, Some(&client)).await {
             Ok(set) => Ok((set, None)),
             Err(e) => Ok((
                 first,
@@ -194,7 +244,13 @@ impl TokenManager {
             .map_err(|e| ErrorReply::new(ErrorKind::Usage, format!("import token: {e}")))?;
         let now = clock::now();
         if claims.exp <= now + 30 {
-            return Err(login_required("import token: the token has expired"));
+            return Err(ErrorReply::new(
+                ErrorKind::LoginRequired,
+                "import token: the token has expired",
+            )
+            .with_hint(
+                "log in with your password instead: tapis-cred login without --import-token-file",
+            ));
         }
         if claims.token_type.as_deref().is_some_and(|t| t != "access") {
             return Err(ErrorReply::new(
@@ -212,6 +268,7 @@ impl TokenManager {
             access_issued_at: claims.iat.unwrap_or(now),
             refresh: None,
             refresh_expires_at: None,
+            base_url: None,
         };
         if tokens.username.is_empty() {
             return Err(ErrorReply::new(
@@ -267,7 +324,10 @@ impl TokenManager {
         };
         if p.started.elapsed().as_secs() > p.grant.expires_in {
             *pending = None;
-            return Err(login_required("the device code has expired"));
+            return Err(
+                ErrorReply::new(ErrorKind::LoginRequired, "the device code has expired")
+                    .with_hint("start again: tapis-cred login --device"),
+            );
         }
         match self
             .tapis
@@ -291,8 +351,11 @@ impl TokenManager {
                 // `DeviceCode.validate_code`): start again.
                 if matches!(&e, TapisError::BadRequest(m) if m.contains("expired")) {
                     *pending = None;
-                    return Err(login_required(format!("device login: {e}"))
-                        .with_hint("start again: tapis-cred login --device"));
+                    return Err(ErrorReply::new(
+                        ErrorKind::LoginRequired,
+                        format!("device login: {e}"),
+                    )
+                    .with_hint("start again: tapis-cred login --device"));
                 }
                 Err(errors::from_tapis("device login", &e))
             }
@@ -349,16 +412,32 @@ fn logged_in(t: &stored::Tokens, refresh_problem: Option<String>) -> Response {
     }
 }
 
-fn login_error(e: &TapisError) -> ErrorReply {
+/// The Authenticator's answer to a wrong password or an unknown user: 400
+/// `Invalid username/password combination.` (tapis-project/authenticator,
+/// service/controllers.py, `TokensResource.post`, from service/ldap.py
+/// `check_username_password`). No other answer means the password is wrong.
+/// Returns Tapis's words for it.
+fn wrong_password(e: &TapisError) -> Option<&str> {
     match e {
-        // The Authenticator answers a wrong password with 400 `Invalid
-        // username/password combination.` (service/ldap.py,
-        // `check_username_password`).
-        TapisError::Unauthorized(_) | TapisError::BadRequest(_) => login_required(format!(
-            "login: Tapis refused the username or password ({e})"
-        )),
-        other => errors::from_tapis("login", other),
+        TapisError::BadRequest(m) if m.starts_with("Invalid username/password combination") => {
+            Some(m)
+        }
+        _ => None,
     }
+}
+
+/// The Authenticator's 400s for its own failures after the password was
+/// accepted (service/controllers.py, `TokensResource.post`): the Tokens API
+/// call failed (`Failure to generate an access token; please try again
+/// later.`), its answer could not be read (`Failure to parse access token
+/// response; ...`), or the database refused the new token (`Invalid POST
+/// data; {msg}`, with a semicolon, unlike the request validation's
+/// `Invalid POST data: ...`). Tapis is failing: worth another try.
+fn tapis_failed_login(e: &TapisError) -> bool {
+    matches!(e, TapisError::BadRequest(m)
+        if m.starts_with("Failure to generate an access token")
+            || m.starts_with("Failure to parse access token response")
+            || m.starts_with("Invalid POST data;"))
 }
 
 /// A new OAuth client for this host: id, key, and a name and description that

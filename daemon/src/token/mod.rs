@@ -21,18 +21,25 @@ pub use export::write_token_file;
 pub use stored::Tokens;
 
 use crate::config::Config;
-use crate::errors::{self, login_required};
+use crate::errors::login_required;
 use crate::store::lock::Locks;
 use crate::tapis::{ClientCreds, TapisClient, TapisError};
 use crate::{clock, store};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use stored::{Shared, Version};
+use stored::{RetryState, Shared, Version};
 use tapis_agent_proto::{ErrorKind, ErrorReply, LoginState, TokenGrant};
 use tokio::sync::{Notify, watch};
 
 /// A token used for an upstream call stays valid at least this long (seconds).
 const CALL_MIN_VALID: i64 = 60;
+/// While refreshes fail, a token still valid this long (seconds) serves an
+/// upstream call.
+const CALL_LAST_RESORT: i64 = 5;
+/// Failed refresh rounds before Tapis's refusals may end a login.
+const REFUSALS_BEFORE_GIVING_UP: u32 = 3;
+/// Longest pause between two refresh rounds while they fail.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 /// Name of the state-directory lock held around refreshes and logins.
 const REFRESH_LOCK: &str = "refresh";
 /// Longest pause between two looks at `tokens.json`.
@@ -47,10 +54,11 @@ struct Health {
     login_required: Option<String>,
     /// The last refresh failure, cleared by a success.
     last_error: Option<String>,
-    /// Failures in a row, for the refresher's backoff.
-    failures: u32,
     /// Why the last login could not be made refreshable (see `login.rs`).
     refresh_problem: Option<String>,
+    /// Why the login stored in the state directory is not used: it belongs
+    /// to another Tapis.
+    foreign: Option<String>,
 }
 
 /// What a look at `tokens.json` found.
@@ -84,7 +92,16 @@ pub struct TokenManager {
 impl TokenManager {
     /// Loads the stored login, if any.
     pub fn load(config: Arc<Config>, tapis: TapisClient, locks: Arc<Locks>) -> Self {
-        let shared = stored::load_login(&config.state_dir);
+        let (shared, foreign) = match stored::load_login(&config.state_dir) {
+            Some(shared) => {
+                let (shared, foreign) = admit(&config, shared);
+                (Some(shared), foreign)
+            }
+            None => (None, None),
+        };
+        if let Some(why) = &foreign {
+            tracing::warn!("{why}");
+        }
         let held = shared.as_ref().map(|s| s.version).unwrap_or_default();
         let tokens = shared.and_then(|s| s.login).map(Arc::new);
         let client = load_client(&config);
@@ -98,7 +115,10 @@ impl TokenManager {
             current: watch::Sender::new(tokens),
             held: Mutex::new(held),
             refresh_lock: tokio::sync::Mutex::new(()),
-            health: Mutex::new(Health::default()),
+            health: Mutex::new(Health {
+                foreign,
+                ..Health::default()
+            }),
             client: Mutex::new(client),
             device: tokio::sync::Mutex::new(None),
             changed: Notify::new(),
@@ -139,7 +159,7 @@ impl TokenManager {
             return Ok(grant);
         }
         let Some(tokens) = self.current() else {
-            return Err(login_required("not logged in"));
+            return Err(self.not_logged_in());
         };
         // Tapis already refused the refresh token: don't ask again per caller.
         if let Some(reason) = self.health().login_required.clone() {
@@ -168,11 +188,25 @@ impl TokenManager {
     }
 
     /// A token for one upstream call: valid for at least a minute, or half
-    /// the token lifetime when Tapis issues shorter tokens than that.
+    /// the token lifetime when Tapis issues shorter tokens than that. While
+    /// refreshes fail, the current token serves as long as it is valid.
     pub async fn token_for_call(&self) -> Result<TokenGrant, ErrorReply> {
         let lifetime = self.current().map(|t| t.lifetime()).unwrap_or(0);
         let need = (lifetime / 2).clamp(1, CALL_MIN_VALID);
-        self.token(Duration::from_secs(need as u64)).await
+        match self.token(Duration::from_secs(need as u64)).await {
+            Err(e) if e.kind == ErrorKind::TapisUnavailable => {
+                self.valid_for(CALL_LAST_RESORT).ok_or(e)
+            }
+            other => other,
+        }
+    }
+
+    /// "Not logged in", or why the stored login is not used here.
+    pub fn not_logged_in(&self) -> ErrorReply {
+        match self.health().foreign.clone() {
+            Some(why) => login_required(why),
+            None => login_required("not logged in"),
+        }
     }
 
     /// The token, if it stays valid `need` seconds (at least one) from now,
@@ -245,13 +279,18 @@ impl TokenManager {
 
     /// One refresh (caller holds `refresh_lock`) unless `done` already
     /// holds once a peer's tokens are adopted, with retries of transient
-    /// failures inside the request deadline.
+    /// failures inside the request deadline. A round that fails is recorded
+    /// for every agent on the state directory (see [`RetryState`]); until
+    /// its pause is over, no agent asks Tapis again.
     async fn refresh_locked(&self, done: impl Fn(&Self) -> bool) -> Result<(), ErrorReply> {
         let _file_lock = self.file_lock().await;
         // The peer that held the lock may have refreshed for us.
         if self.sync() == Synced::Adopted && done(self) {
             tracing::debug!("adopted a peer's refreshed tokens");
             return Ok(());
+        }
+        if let Some(retry) = self.pending_retry() {
+            return Err(self.failing(&retry));
         }
         let deadline = tokio::time::Instant::now() + self.config.request_deadline;
         let backoff = crate::tapis::Backoff {
@@ -261,33 +300,121 @@ impl TokenManager {
         let mut attempt = 0;
         let mut looked_again = false;
         loop {
-            match self.refresh_once().await {
+            let (e, refused) = match self.refresh_once().await {
                 Ok(()) => return Ok(()),
+                Err(RefreshError::Fatal(e)) => return Err(e),
                 // An issuer that rotates refresh tokens refuses the old one
                 // once a peer has used it: that peer's tokens are on disk.
-                Err(RefreshError::Refused(e)) => {
-                    if !looked_again && self.sync() == Synced::Adopted {
-                        looked_again = true;
-                        if done(self) {
-                            return Ok(());
-                        }
-                        continue;
+                Err(RefreshError::Refused(_) | RefreshError::Doubtful(_))
+                    if !looked_again && self.sync() == Synced::Adopted =>
+                {
+                    looked_again = true;
+                    if done(self) {
+                        return Ok(());
                     }
-                    return Err(self.refused(e));
+                    continue;
                 }
-                Err(RefreshError::Fatal(e)) => return Err(e),
-                Err(RefreshError::Transient(e)) => {
-                    let delay = backoff.delay(attempt);
-                    if attempt >= self.config.retries
-                        || tokio::time::Instant::now() + delay >= deadline
-                    {
-                        return Err(errors::from_tapis("refresh the access token", &e));
-                    }
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
+                Err(RefreshError::Refused(e)) => return Err(self.refused(e)),
+                Err(RefreshError::Transient(e)) => (e, false),
+                Err(RefreshError::Doubtful(e)) => (e, true),
+            };
+            let delay = backoff.delay(attempt);
+            if attempt >= self.config.retries || tokio::time::Instant::now() + delay >= deadline {
+                let retry = self.record_failure(&e, refused);
+                if self.gave_up(&retry) {
+                    let since = retry.refused_since.unwrap_or_default();
+                    return Err(self.refused_since(e, clock::now() - since));
                 }
+                return Err(self.failing(&retry));
             }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
+    }
+
+    /// The shared record of failed refreshes of the current login, while
+    /// its pause is not over.
+    fn pending_retry(&self) -> Option<RetryState> {
+        let retry = stored::read_retry(&self.config.state_dir)?;
+        (retry.login_id == self.held().login_id && retry.not_before_ms > clock::now_ms())
+            .then_some(retry)
+    }
+
+    /// Records a failed round for every agent on the state directory: one
+    /// more failure, the pause before the next round (doubling from a
+    /// second, jittered, at most five minutes) and, for a refusal, since when
+    /// Tapis refuses.
+    fn record_failure(&self, e: &TapisError, refused: bool) -> RetryState {
+        let dir = &self.config.state_dir;
+        let login_id = self.held().login_id;
+        let previous = stored::read_retry(dir).filter(|r| r.login_id == login_id);
+        let failures = previous.as_ref().map_or(0, |r| r.failures) + 1;
+        let now = clock::now();
+        let refused_since = previous
+            .and_then(|r| r.refused_since)
+            .or(refused.then_some(now));
+        // From a second by default (five times the first retry's delay).
+        let pause = crate::tapis::Backoff {
+            retries: u32::MAX,
+            base: self.config.retry_base * 5,
+        }
+        .delay(failures.min(12))
+        .min(MAX_RETRY_DELAY);
+        let retry = RetryState {
+            login_id,
+            failures,
+            not_before_ms: clock::now_ms() + pause.as_millis() as i64,
+            refused_since: if refused { refused_since } else { None },
+            error: e.to_string(),
+        };
+        if let Err(err) = stored::write_retry(dir, &retry) {
+            tracing::warn!(error = %err, "cannot record the failed refresh for the other agents");
+        }
+        tracing::warn!(error = %e, failures, pause_ms = pause.as_millis() as u64, "refresh failed; keeping the login and trying again later");
+        let mut h = self.health();
+        h.last_error = Some(e.to_string());
+        retry
+    }
+
+    /// Whether Tapis has refused the refresh token for long enough that a
+    /// person must act: `refresh_give_up` since the first refusal, the
+    /// last round a refusal too, and a few rounds in all.
+    fn gave_up(&self, retry: &RetryState) -> bool {
+        let Some(since) = retry.refused_since else {
+            return false;
+        };
+        retry.failures >= REFUSALS_BEFORE_GIVING_UP
+            && clock::now() - since >= self.config.refresh_give_up.as_secs() as i64
+    }
+
+    /// "Tapis is failing, retrying": the login is kept.
+    fn failing(&self, retry: &RetryState) -> ErrorReply {
+        let next = ((retry.not_before_ms - clock::now_ms()).max(0) + 999) / 1000;
+        let (message, hint) = match retry.refused_since {
+            Some(since) => {
+                let give_up = since + self.config.refresh_give_up.as_secs() as i64;
+                (
+                    format!(
+                        "refresh the access token: {} ({} failed tries; Tapis gives this answer \
+                         while it is failing too, so the login is kept; next try in {next} s)",
+                        retry.error, retry.failures
+                    ),
+                    format!(
+                        "the agent keeps trying by itself; if Tapis still refuses {}, \
+                         log in again: tapis-cred login",
+                        clock::in_words(give_up - clock::now())
+                    ),
+                )
+            }
+            None => (
+                format!(
+                    "refresh the access token: {} ({} failed tries; the login is kept; next try in {next} s)",
+                    retry.error, retry.failures
+                ),
+                "Tapis is failing; the agent keeps trying by itself".to_owned(),
+            ),
+        };
+        ErrorReply::new(ErrorKind::TapisUnavailable, message).with_hint(hint)
     }
 
     async fn refresh_once(&self) -> Result<(), RefreshError> {
@@ -325,24 +452,32 @@ impl TokenManager {
                 // new one goes to disk before anything uses the new access
                 // token.
                 self.install(fresh, false);
-                let mut h = self.health();
-                h.last_error = None;
-                h.failures = 0;
                 Ok(())
             }
-            Err(e) if e.is_transient() => {
-                let mut h = self.health();
-                h.last_error = Some(e.to_string());
-                h.failures += 1;
-                Err(RefreshError::Transient(e))
-            }
-            Err(e) => Err(RefreshError::Refused(e)),
+            Err(e) if e.is_transient() => Err(RefreshError::Transient(e)),
+            Err(e) if refusal_is_final(&e) => Err(RefreshError::Refused(e)),
+            Err(e) => Err(RefreshError::Doubtful(e)),
         }
     }
 
     /// Records that Tapis refused the refresh token: a new login is needed.
     fn refused(&self, e: TapisError) -> ErrorReply {
-        let reason = format!("Tapis refused the refresh token ({e})");
+        self.give_up(format!("Tapis refused the refresh token ({e})"), e)
+    }
+
+    /// Records that Tapis has refused the refresh token for `secs` seconds
+    /// (an answer that may also mean it was failing): a new login is needed.
+    fn refused_since(&self, e: TapisError, secs: i64) -> ErrorReply {
+        self.give_up(
+            format!(
+                "Tapis has refused the refresh token for {} ({e})",
+                clock::duration_words(secs)
+            ),
+            e,
+        )
+    }
+
+    fn give_up(&self, reason: String, e: TapisError) -> ErrorReply {
         tracing::warn!("{reason}; a new login is needed");
         let mut h = self.health();
         h.login_required = Some(reason.clone());
@@ -355,7 +490,11 @@ impl TokenManager {
     /// longer exists counts as a logout.
     pub fn sync(&self) -> Synced {
         let shared = match stored::read_login(&self.config.state_dir) {
-            Ok(Some(shared)) => shared,
+            Ok(Some(shared)) => {
+                let (shared, foreign) = admit(&self.config, shared);
+                self.health().foreign = foreign;
+                shared
+            }
             Ok(None) => Shared {
                 version: Version::default(),
                 login: None,
@@ -414,8 +553,9 @@ impl TokenManager {
     /// The caller holds the refresh locks. Refreshed tokens do not replace
     /// what a peer stored meanwhile when that is another login, or the same
     /// login valid at least as long: then the peer's tokens are adopted.
-    fn install(&self, tokens: Tokens, new_login: bool) {
+    fn install(&self, mut tokens: Tokens, new_login: bool) {
         let dir = &self.config.state_dir;
+        tokens.base_url = Some(self.config.base_url.clone());
         let on_disk = match stored::read_login(dir) {
             Ok(shared) => shared,
             Err(e) => {
@@ -458,7 +598,16 @@ impl TokenManager {
             }
         };
         self.export_fresh(&tokens);
-        self.health().login_required = None;
+        // A success (login or refresh) makes every failure before it stale.
+        if let Err(e) = stored::clear_retry(dir) {
+            tracing::warn!(error = %e, "cannot clear the record of failed refreshes");
+        }
+        {
+            let mut h = self.health();
+            h.login_required = None;
+            h.last_error = None;
+            h.foreign = None;
+        }
         self.current.send_replace(Some(Arc::new(tokens)));
         self.changed.notify_one();
     }
@@ -486,9 +635,18 @@ impl TokenManager {
     /// Login and token state for `status`.
     pub fn login_state(&self) -> LoginState {
         let Some(t) = self.current() else {
-            return LoginState::LoggedOut;
+            return match self.health().foreign.clone() {
+                Some(reason) => LoginState::LoginRequired {
+                    username: None,
+                    reason,
+                },
+                None => LoginState::LoggedOut,
+            };
         };
         let now = clock::now();
+        // Failed refreshes, this agent's or a peer's: when the next try is,
+        // and what went wrong.
+        let retry = self.pending_retry();
         let health = self.health();
         if let Some(reason) = &health.login_required {
             return LoginState::LoginRequired {
@@ -508,8 +666,10 @@ impl TokenManager {
             expires_at: t.access_expires_at,
             has_refresh_token: t.refresh.is_some(),
             refresh_expires_at: t.refresh_expires_at,
-            next_refresh_at: self.next_refresh_at(&t, now),
-            last_refresh_error: health.last_error.clone(),
+            next_refresh_at: self
+                .next_refresh_at(&t, now)
+                .map(|due| retry.as_ref().map_or(due, |r| r.not_before_ms / 1000)),
+            last_refresh_error: health.last_error.clone().or_else(|| retry.map(|r| r.error)),
             refresh_problem: self.refresh_problem(&t, &health),
         }
     }
@@ -560,9 +720,65 @@ impl TokenManager {
 
 enum RefreshError {
     Transient(TapisError),
-    /// Tapis refused the refresh token.
+    /// Tapis refused the refresh token or the client, for good.
     Refused(TapisError),
+    /// Tapis refused the refresh in words it also uses while failing.
+    Doubtful(TapisError),
     Fatal(ErrorReply),
+}
+
+/// Whether Tapis's refusal of a refresh can only mean that the refresh token
+/// or the OAuth client is no good. The Authenticator answers 400 for all of
+/// them (tapis-project/authenticator, service/controllers.py,
+/// `TokensResource.post`), and for failures of its own too: `Failure to
+/// generate an access token; please try again later.`, `Failure to parse
+/// access token response; ...`, `Invalid POST data; ...` (a database error),
+/// and `Invalid refresh_token.`, which wraps any exception of
+/// `validate_token` (tapipy-tapisservice, tapisservice/auth.py), a failed
+/// tenant or public-key lookup included. Only these say the request itself
+/// can never work; anything else (any other status too) may pass.
+fn refusal_is_final(e: &TapisError) -> bool {
+    const FINAL: [&str; 6] = [
+        "Invalid client credentials",
+        "Invalid token type",
+        "Invalid refresh_token format",
+        "client_id from header",
+        "Required refresh_token parameter missing",
+        "Invalid grant_type",
+    ];
+    matches!(e, TapisError::BadRequest(m) if FINAL.iter().any(|f| m.starts_with(f)))
+}
+
+/// The login in `shared`, unless it was issued by another Tapis than the
+/// one `config` names: such a login is never sent here. The second value
+/// says why it is not used.
+fn admit(config: &Config, shared: Shared) -> (Shared, Option<String>) {
+    let Some(other) = shared
+        .login
+        .as_ref()
+        .and_then(|t| t.foreign_to(&config.base_url))
+    else {
+        return (shared, None);
+    };
+    let user = shared
+        .login
+        .as_ref()
+        .map(|t| t.username.clone())
+        .unwrap_or_default();
+    let why = format!(
+        "the stored login ({user}) is for {other}, and this agent talks to {}; \
+         its tokens are never sent to another Tapis: log in to this one \
+         (it replaces that login in {})",
+        config.base_url,
+        config.state_dir.display()
+    );
+    (
+        Shared {
+            version: shared.version,
+            login: None,
+        },
+        Some(why),
+    )
 }
 
 /// The configured OAuth client, else the one stored at login.

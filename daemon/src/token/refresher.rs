@@ -7,9 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Longest pause between attempts while refreshes keep failing.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
-
 impl TokenManager {
     /// Refreshes proactively at `expires_at - margin` until `shutdown` turns true.
     pub async fn run_refresher(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
@@ -52,21 +49,19 @@ impl TokenManager {
             .is_some_and(|due| due <= now)
     }
 
-    /// How long to sleep before looking again; `None` when no refresh is planned.
+    /// How long to sleep before looking again; `None` when no refresh is
+    /// planned. While refreshes fail, the next round waits for the pause
+    /// recorded for every agent on the state directory.
     fn refresh_wait(&self) -> Option<Duration> {
         let t = self.current()?;
         let now = clock::now();
-        let health = self.health();
-        if health.login_required.is_some() {
+        if self.health().login_required.is_some() {
             return None;
         }
         let due = self.next_refresh_at(&t, now)?;
-        if health.failures > 0 {
-            let backoff = crate::tapis::Backoff {
-                retries: u32::MAX,
-                base: self.config.retry_base.max(Duration::from_secs(1)),
-            };
-            return Some(backoff.delay(health.failures.min(12)).min(MAX_RETRY_DELAY));
+        if let Some(retry) = self.pending_retry() {
+            let ms = (retry.not_before_ms - clock::now_ms()).max(0) as u64;
+            return Some(Duration::from_millis(ms));
         }
         Some(Duration::from_secs((due - now).max(0) as u64))
     }

@@ -8,6 +8,7 @@ use tapis_agent_proto::Secret;
 
 const TOKENS_FILE: &str = "tokens.json";
 const CLIENT_FILE: &str = "client.json";
+const RETRY_FILE: &str = "refresh-retry.json";
 
 /// A login: the tokens and who they belong to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +27,10 @@ pub struct Tokens {
     pub refresh: Option<Secret>,
     /// Refresh-token expiry, Unix seconds, when known.
     pub refresh_expires_at: Option<i64>,
+    /// The Tapis (base URL) that issued the login. Logins stored before
+    /// this was recorded have none and are taken as the agent's own.
+    #[serde(default)]
+    pub base_url: Option<String>,
 }
 
 impl Tokens {
@@ -40,7 +45,15 @@ impl Tokens {
             access_issued_at: set.access_issued_at,
             refresh: set.refresh,
             refresh_expires_at: set.refresh_expires_at,
+            base_url: None,
         })
+    }
+
+    /// The Tapis this login belongs to, when it is not `base_url`.
+    pub fn foreign_to(&self, base_url: &str) -> Option<&str> {
+        self.base_url
+            .as_deref()
+            .filter(|own| !same_tapis(own, base_url))
     }
 
     /// Seconds the access token stays valid from `now`.
@@ -57,6 +70,46 @@ impl Tokens {
     pub fn can_refresh(&self, now: i64) -> bool {
         self.refresh.is_some() && self.refresh_expires_at.is_none_or(|e| e > now)
     }
+}
+
+/// Whether two base URLs name the same Tapis (scheme and host ignore case,
+/// a trailing `/` does not count).
+fn same_tapis(a: &str, b: &str) -> bool {
+    let norm = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
+    norm(a) == norm(b)
+}
+
+/// Refreshes that failed, shared by every agent on the state directory so
+/// that together they wait between tries (no retry storm) and agree on how
+/// long Tapis has refused the login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryState {
+    /// The login the failures are about (see [`Version::login_id`]).
+    pub login_id: u64,
+    /// Failed rounds in a row.
+    pub failures: u32,
+    /// No agent asks Tapis again before this, Unix milliseconds.
+    pub not_before_ms: i64,
+    /// When Tapis first refused the refresh token (an answer that may also
+    /// mean it is failing), Unix seconds; `None` while it only failed.
+    pub refused_since: Option<i64>,
+    /// The last failure, as shown to users (already redacted).
+    pub error: String,
+}
+
+/// Reads the shared retry state; none when absent or unreadable.
+pub fn read_retry(dir: &Path) -> Option<RetryState> {
+    load_json(&dir.join(RETRY_FILE))
+}
+
+/// Writes the shared retry state (atomically, 0600).
+pub fn write_retry(dir: &Path, state: &RetryState) -> std::io::Result<()> {
+    save_json(&dir.join(RETRY_FILE), state)
+}
+
+/// Forgets the shared retry state (after a success or a new login).
+pub fn clear_retry(dir: &Path) -> std::io::Result<()> {
+    store::remove_if_exists(&dir.join(RETRY_FILE))
 }
 
 /// The agent's OAuth client, stored with the user it was made for.

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 use tapis_agent_proto::{
-    CredState, Outcome, PROTOCOL_VERSION, Request, Response, decode, read_frame, write_frame,
+    CredState, Outcome, PROTOCOL_VERSION, Request, Response, read_answer, write_frame,
 };
 
 /// Longest wait for any answer.
@@ -35,8 +35,7 @@ impl SyncClient {
     /// Sends one request and reads its answer.
     pub fn call(&mut self, req: &Request) -> anyhow::Result<Response> {
         write_frame(&mut self.stream, req).context("sending a request")?;
-        let body = read_frame(&mut self.stream).context("reading an answer")?;
-        decode(&body).context("decoding an answer")
+        read_answer(&mut self.stream, drop).context("reading an answer")
     }
 
     /// Establish of `systems`; every outcome must be a success.

@@ -8,7 +8,8 @@ use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
-/// Serve a fake Tapis v3 (Authenticator, Tenants, Systems credentials) on loopback.
+/// Serve a fake Tapis v3 (Authenticator, Tenants, Systems credentials, Files
+/// upload) on loopback.
 ///
 /// The first line on stdout is `listening on http://ADDR`; point clients at that
 /// URL (tapis-agent `--base-url`, or tapipy `Tapis(base_url=...)`). Runs until
@@ -46,8 +47,9 @@ struct Args {
     #[arg(long)]
     rotate_refresh_tokens: bool,
 
-    /// Refuse revoked tokens (stricter than Tapis, whose services never look
-    /// revocations up).
+    /// Refuse revoked tokens as production's proxy does: 500 "Token is
+    /// revoked." in front of every service (the services themselves never
+    /// look revocations up).
     #[arg(long)]
     enforce_revocation: bool,
 

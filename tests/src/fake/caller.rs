@@ -6,10 +6,16 @@
 //!   tapisservice/auth.py `validate_request_token` / `validate_token`), whose
 //!   errors are tapisservice errors: 400 with a JSON envelope.
 //!
-//! Neither looks revocations up; the fake refuses revoked tokens only with
-//! `enforce_revocation`.
+//! Neither looks revocations up. In front of both, the deployment's nginx
+//! proxy asks the site router about every request that carries a token
+//! (tapis-deployer, playbooks/roles/proxy/templates/kube/nginx/locations/
+//! site-router-token-check.conf, `location /_auth`) and answers a revoked
+//! one with its own 500 (`error_page 500 /token-revoked.json` in
+//! locations/systems.conf and locations/authenticator.conf). The fake does
+//! that only with `enforce_revocation`.
 
 use axum::{
+    Json,
     extract::FromRequestParts,
     http::{HeaderMap, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
@@ -17,10 +23,11 @@ use axum::{
 
 use super::{
     FakeControl,
-    envelope::ApiError,
+    envelope::{ApiError, VERSION},
     jwt::{Claims, TokenType, VerifyError, now},
     state::Shared,
 };
+use serde_json::json;
 
 /// The user a valid access token speaks for.
 #[derive(Debug, Clone)]
@@ -35,7 +42,7 @@ pub(crate) enum TokenRejection {
     Missing(Method),
     Parse(String),
     Expired(Box<Claims>),
-    /// Fake only (`enforce_revocation`): no Tapis service answers this.
+    /// The proxy's check found the token revoked (`enforce_revocation`).
     Revoked,
     NotAccess(&'static str),
 }
@@ -67,12 +74,11 @@ impl TokenRejection {
                     c.account_type.as_deref().unwrap_or("null"),
                 )
             }
-            TokenRejection::Revoked => {
-                "TAPIS_SECURITY_JWT_REVOKED The JWT has been revoked (fake Tapis, enforce_revocation)."
-                    .into()
-            }
+            TokenRejection::Revoked => TOKEN_REVOKED.into(),
             TokenRejection::NotAccess(kind) => {
-                format!("TAPIS_SECURITY_JWT_INVALID_CLAIM Invalid JWT claim tapis/token_type = {kind}")
+                format!(
+                    "TAPIS_SECURITY_JWT_INVALID_CLAIM Invalid JWT claim tapis/token_type = {kind}"
+                )
             }
         }
     }
@@ -99,8 +105,30 @@ fn utc(unix: i64) -> String {
 /// The parse error of something that is not three dot-separated parts.
 const NOT_A_JWT: &str = "JWT strings must contain exactly 2 period characters.";
 
+/// The message of the proxy's `token-revoked.json`.
+const TOKEN_REVOKED: &str = "Token is revoked.";
+
+/// The proxy's answer for a revoked token: tapis-deployer,
+/// playbooks/roles/proxy/templates/kube/nginx/token-revoked.json, served
+/// with status 500 by `error_page 500`.
+fn proxy_revoked() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({
+            "status": "error",
+            "message": TOKEN_REVOKED,
+            "version": VERSION,
+            "result": null,
+        })),
+    )
+        .into_response()
+}
+
 impl IntoResponse for TokenRejection {
     fn into_response(self) -> Response {
+        if matches!(self, TokenRejection::Revoked) {
+            return proxy_revoked();
+        }
         (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -126,7 +154,7 @@ impl FromRequestParts<FakeControl> for Caller {
 pub(crate) struct AuthnCaller(pub(crate) Caller);
 
 impl FromRequestParts<FakeControl> for AuthnCaller {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -134,7 +162,10 @@ impl FromRequestParts<FakeControl> for AuthnCaller {
     ) -> Result<Self, Self::Rejection> {
         counted(authenticate(parts, &fake.shared), &fake.shared)
             .map(AuthnCaller)
-            .map_err(|r| ApiError::bad_request(r.authn_message()))
+            .map_err(|r| match r {
+                TokenRejection::Revoked => proxy_revoked(),
+                r => ApiError::bad_request(r.authn_message()).into_response(),
+            })
     }
 }
 
@@ -159,6 +190,13 @@ fn authenticate(parts: &Parts, shared: &Shared) -> Result<Caller, TokenRejection
     if token.split('.').count() != 3 {
         return Err(TokenRejection::Parse(NOT_A_JWT.into()));
     }
+    // The proxy asks before any service sees the call, expired or not.
+    if shared.enforce_revocation
+        && let Ok(claims) = shared.signer.verify_signature(token)
+        && shared.lock().revoked.contains(&claims.jti)
+    {
+        return Err(TokenRejection::Revoked);
+    }
     let claims = shared.signer.verify(token).map_err(|e| match e {
         VerifyError::Parse(why) => TokenRejection::Parse(why),
         VerifyError::Expired { .. } => match shared.signer.verify_signature(token) {
@@ -169,9 +207,6 @@ fn authenticate(parts: &Parts, shared: &Shared) -> Result<Caller, TokenRejection
     })?;
     if claims.token_type != TokenType::Access {
         return Err(TokenRejection::NotAccess("refresh"));
-    }
-    if shared.enforce_revocation && shared.lock().revoked.contains(&claims.jti) {
-        return Err(TokenRejection::Revoked);
     }
     Ok(Caller {
         username: claims.username().to_owned(),

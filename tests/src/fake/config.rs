@@ -41,11 +41,13 @@ pub struct FakeConfig {
     /// the token's signature and expiry, never whether it was used), so by
     /// default a used refresh token stays valid until its own expiry.
     pub rotate_refresh_tokens: bool,
-    /// Stricter than Tapis: revoked tokens are refused. The live services do
-    /// not look revocations up (tapis-project/tapis-shared-java,
-    /// `JWTValidateRequestFilter.filter`; tapis-project/tapipy-tapisservice,
-    /// tapisservice/auth.py, `validate_token`), so by default a revoked token
-    /// keeps working until it expires.
+    /// Revoked access tokens are refused as the deployment's proxy does: 500
+    /// `Token is revoked.` (tapis-deployer, the proxy's `auth_request /_auth`
+    /// and `error_page 500 /token-revoked.json`; see `caller.rs`). The
+    /// services themselves do not look revocations up (tapis-project/
+    /// tapis-shared-java, `JWTValidateRequestFilter.filter`;
+    /// tapipy-tapisservice, tapisservice/auth.py, `validate_token`), so
+    /// without the proxy (the default) a revoked token works until it expires.
     pub enforce_revocation: bool,
 }
 

@@ -32,6 +32,8 @@ pub(crate) fn routes() -> Router<FakeControl> {
         .route("/device/approve", post(approve_device))
         .route("/revoke_refresh_tokens", post(revoke_refresh_tokens))
         .route("/forbid", post(forbid))
+        .route("/unreachable", post(unreachable))
+        .route("/propagating", post(propagating))
         .route("/tokens", post(mint_token))
 }
 
@@ -61,8 +63,9 @@ async fn add_fault(State(fake): State<FakeControl>, body: Bytes) -> Result<Statu
             format!(
                 "{e}\nexpected {{\"operation\": OPERATION_ID, \"kind\": KIND, \"times\": N, \"system\": ID}} \
                  with KIND one of {{\"status\": 503}}, {{\"status\": 429, \"retry_after\": 1}}, \
+                 {{\"status\": 400, \"message\": TEXT}}, \
                  {{\"delay_ms\": 2000}}, {{\"slow_drip_ms\": 50}}, \"drop\", \"reset_mid_body\", \
-                 \"html_502\", \"truncated_json\", \"hang\", \"slow_drip\", \"non_json\""
+                 \"html_502\", \"truncated_json\", \"hang\", \"slow_drip\", \"non_json\", \"jwt_refused\""
             ),
         )
     })?;
@@ -88,6 +91,36 @@ async fn set_credential(State(fake): State<FakeControl>, body: Bytes) -> Result<
     let entry: CredentialEntry = parse(&body)?;
     known_system(&fake, &entry.system)?;
     fake.set_credential(&entry.user, &entry.system, entry.state);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Unreachable {
+    system: String,
+    /// How long each SSH attempt takes to fail; absent or null: reachable again.
+    ssh_ms: Option<u64>,
+}
+
+/// `{"system": ID, "ssh_ms": N}`: see [`FakeControl::set_unreachable`].
+async fn unreachable(State(fake): State<FakeControl>, body: Bytes) -> Result<StatusCode, Plain> {
+    let u: Unreachable = parse(&body)?;
+    known_system(&fake, &u.system)?;
+    fake.set_unreachable(&u.system, u.ssh_ms.map(Duration::from_millis));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Propagating {
+    user: String,
+    system: String,
+    creates: u32,
+}
+
+/// `{"user": U, "system": ID, "creates": N}`: see [`FakeControl::set_propagating`].
+async fn propagating(State(fake): State<FakeControl>, body: Bytes) -> Result<StatusCode, Plain> {
+    let p: Propagating = parse(&body)?;
+    known_system(&fake, &p.system)?;
+    fake.set_propagating(&p.user, &p.system, p.creates);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -66,6 +66,9 @@ pub(crate) async fn check_user_credential(
             ),
         ));
     }
+    if let Some(inner) = unreachable_host(shared, &caller, sys, &user).await {
+        return Err(valid_fail(&caller, &system, &user, method, &inner));
+    }
     let Some(inner) = validation_failure(&caller, sys, &user, state) else {
         return Ok(java_success(
             StatusCode::OK,
@@ -77,6 +80,33 @@ pub(crate) async fn check_user_credential(
         ));
     };
     Err(valid_fail(&caller, &system, &user, method, &inner))
+}
+
+/// When `sys`'s host drops packets: waits as long as Tapis's SSH attempt
+/// does, then gives its `SYSLIB_CRED_CONN_FAIL` validation message.
+async fn unreachable_host(
+    shared: &Shared,
+    caller: &Caller,
+    sys: &FakeSystem,
+    user: &str,
+) -> Option<String> {
+    let ssh = shared.lock().unreachable.get(&sys.id).copied()?;
+    tokio::time::sleep(ssh).await;
+    validation_failure(caller, sys, user, CredFixture::ConnFail)
+}
+
+/// Uses up one refused creation of a new user's keys, if any are left.
+fn propagating(shared: &Shared, user: &str, system: &str) -> bool {
+    let mut inner = shared.lock();
+    let key = (user.to_owned(), system.to_owned());
+    let Some(left) = inner.propagating.get_mut(&key) else {
+        return false;
+    };
+    *left -= 1;
+    if *left == 0 {
+        inner.propagating.remove(&key);
+    }
+    true
 }
 
 /// `SYSAPI_CRED_VALID_FAIL` around a validation message.
@@ -192,6 +222,17 @@ pub(crate) async fn create_user_credential(
     };
     if !complete {
         let inner = incomplete(&lib_who(&caller), sys, &user);
+        return Err(valid_fail(&caller, &system, &user, method.as_str(), &inner));
+    }
+    // The new credential is verified over SSH before it is stored
+    // (`createUserCredential`, unless skipCredentialCheck): a host that
+    // cannot be reached, or that does not know the user yet, leaves nothing.
+    if let Some(inner) = unreachable_host(shared, &caller, sys, &user).await {
+        return Err(valid_fail(&caller, &system, &user, method.as_str(), &inner));
+    }
+    if propagating(shared, &user, &system) {
+        let inner =
+            validation_failure(&caller, sys, &user, CredFixture::Rejected).unwrap_or_default();
         return Err(valid_fail(&caller, &system, &user, method.as_str(), &inner));
     }
     // Creating overwrites whatever was stored, rejected keys included.

@@ -3,9 +3,10 @@
 //! JSON form (body of `POST /_fake/faults`):
 //! `{"operation": "checkUserCredential", "kind": <kind>, "times": 1, "system": "ls6"}`
 //! where `<kind>` is one of `{"status": 503}`, `{"status": 429, "retry_after": 1}`,
-//! `{"delay_ms": 2000}`, `{"slow_drip_ms": 50}`, or one of the strings `"drop"`,
+//! `{"status": 400, "message": "..."}` (an answer of the service itself, see
+//! [`FaultKind::tokens_api_failure`]), `{"delay_ms": 2000}`, `{"slow_drip_ms": 50}`, or one of the strings `"drop"`,
 //! `"reset_mid_body"`, `"html_502"`, `"truncated_json"`, `"hang"`, `"slow_drip"`,
-//! `"non_json"`. `times` defaults to 1, `system` to any system, and `operation`
+//! `"non_json"`, `"jwt_refused"`. `times` defaults to 1, `system` to any system, and `operation`
 //! `"*"` matches every Tapis operation.
 
 use std::time::Duration;
@@ -26,6 +27,14 @@ pub enum FaultKind {
         /// Seconds for the `Retry-After` header.
         retry_after: Option<u64>,
     },
+    /// Answer this status with this message in the service's JSON envelope:
+    /// an error of the service itself, as opposed to an injected outage.
+    Answer {
+        /// HTTP status code.
+        status: u16,
+        /// The envelope's `message`.
+        message: String,
+    },
     /// Wait this long, then answer normally.
     Delay(Duration),
     /// Close the connection without answering.
@@ -42,6 +51,10 @@ pub enum FaultKind {
     SlowDrip(Duration),
     /// Answer 200 with a body that is not JSON.
     NonJson,
+    /// Refuse the token as the Java services' JWT filter does, whatever it
+    /// is: 401 plain text `TAPIS_SECURITY_JWT_PARSE_ERROR ...`
+    /// (tapis-shared-java, `JWTValidateRequestFilter.filter`).
+    JwtRefused,
 }
 
 impl FaultKind {
@@ -52,7 +65,34 @@ impl FaultKind {
             retry_after: None,
         }
     }
+
+    /// The Authenticator's answer when the Tokens API behind it fails: 400
+    /// `Failure to generate an access token; please try again later.`
+    /// (tapis-project/authenticator, service/controllers.py,
+    /// `TokensResource.post`, around `t.tokens.create_token`). It answers a
+    /// login and a refresh alike, whatever their credentials.
+    pub fn tokens_api_failure() -> Self {
+        FaultKind::Answer {
+            status: 400,
+            message: TRY_AGAIN_LATER.into(),
+        }
+    }
+
+    /// The Authenticator's answer when `validate_token` of a refresh token
+    /// raises anything (tapis-project/authenticator, service/controllers.py,
+    /// `TokensResource.post`: `except Exception` → `Invalid refresh_token.`),
+    /// a failed tenant or public-key lookup of tapipy-tapisservice's
+    /// tapisservice/auth.py included: transient, or not, it reads the same.
+    pub fn invalid_refresh_token() -> Self {
+        FaultKind::Answer {
+            status: 400,
+            message: "Invalid refresh_token.".into(),
+        }
+    }
 }
+
+/// See [`FaultKind::tokens_api_failure`].
+pub const TRY_AGAIN_LATER: &str = "Failure to generate an access token; please try again later.";
 
 /// A fault for the next `times` calls of `operation` (optionally only for `system`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +182,11 @@ impl FaultQueue {
 #[serde(untagged)]
 enum KindRepr {
     Named(Named),
+    // Before `Status`, which would take the same JSON without its message.
+    Answer {
+        status: u16,
+        message: String,
+    },
     Status {
         status: u16,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +211,7 @@ enum Named {
     Hang,
     SlowDrip,
     NonJson,
+    JwtRefused,
 }
 
 impl TryFrom<KindRepr> for FaultKind {
@@ -185,6 +231,12 @@ impl TryFrom<KindRepr> for FaultKind {
                     retry_after,
                 }
             }
+            KindRepr::Answer { status, message } => {
+                if !(100..=999).contains(&status) {
+                    return Err(format!("status {status} is not an HTTP status code"));
+                }
+                FaultKind::Answer { status, message }
+            }
             KindRepr::Delay { delay_ms } => FaultKind::Delay(Duration::from_millis(delay_ms)),
             KindRepr::SlowDrip { slow_drip_ms } => {
                 FaultKind::SlowDrip(Duration::from_millis(slow_drip_ms))
@@ -197,6 +249,7 @@ impl TryFrom<KindRepr> for FaultKind {
                 Named::Hang => FaultKind::Hang,
                 Named::SlowDrip => FaultKind::SlowDrip(DEFAULT_DRIP_INTERVAL),
                 Named::NonJson => FaultKind::NonJson,
+                Named::JwtRefused => FaultKind::JwtRefused,
             },
         })
     }
@@ -213,6 +266,7 @@ impl From<FaultKind> for KindRepr {
                 status,
                 retry_after,
             },
+            FaultKind::Answer { status, message } => KindRepr::Answer { status, message },
             FaultKind::Delay(d) => KindRepr::Delay {
                 delay_ms: millis(d),
             },
@@ -225,6 +279,7 @@ impl From<FaultKind> for KindRepr {
             FaultKind::TruncatedJson => KindRepr::Named(Named::TruncatedJson),
             FaultKind::Hang => KindRepr::Named(Named::Hang),
             FaultKind::NonJson => KindRepr::Named(Named::NonJson),
+            FaultKind::JwtRefused => KindRepr::Named(Named::JwtRefused),
         }
     }
 }
@@ -245,6 +300,14 @@ mod tests {
                 },
             ),
             (
+                r#"{"status":400,"message":"Failure to parse access token response; please try again later."}"#,
+                FaultKind::Answer {
+                    status: 400,
+                    message: "Failure to parse access token response; please try again later."
+                        .into(),
+                },
+            ),
+            (
                 r#"{"delay_ms":2000}"#,
                 FaultKind::Delay(Duration::from_secs(2)),
             ),
@@ -252,7 +315,12 @@ mod tests {
                 r#"{"slow_drip_ms":5}"#,
                 FaultKind::SlowDrip(Duration::from_millis(5)),
             ),
+            (
+                r#"{"status":400,"message":"Invalid refresh_token."}"#,
+                FaultKind::invalid_refresh_token(),
+            ),
             (r#""drop""#, FaultKind::Drop),
+            (r#""jwt_refused""#, FaultKind::JwtRefused),
             (r#""reset_mid_body""#, FaultKind::ResetMidBody),
             (r#""html_502""#, FaultKind::Html502),
             (r#""truncated_json""#, FaultKind::TruncatedJson),

@@ -85,6 +85,10 @@ async fn misbehave(
             }
             response
         }
+        FaultKind::Answer { status, message } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            ApiError::new(code, message).into_response()
+        }
         FaultKind::Delay(delay) => {
             tokio::select! {
                 () = tokio::time::sleep(delay) => next.run(req).await,
@@ -102,6 +106,16 @@ async fn misbehave(
             "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
         )
             .into_response(),
+        FaultKind::JwtRefused => {
+            // Counted as the filter counts the tokens it refuses.
+            shared.lock().stats.rejected_token += 1;
+            (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "TAPIS_SECURITY_JWT_PARSE_ERROR Unable to parse JWT. Error: refused by an injected fault",
+        )
+            .into_response()
+        }
         FaultKind::NonJson => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

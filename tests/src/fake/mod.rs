@@ -1,7 +1,8 @@
 //! A fake Tapis v3 server for tests, benchmarks and demos.
 //!
-//! It serves the parts of the Authenticator, Tenants and Systems APIs that
-//! tapis-agent and the official Python SDK use, answering with the live services'
+//! It serves the parts of the Authenticator, Tenants and Systems APIs (and the
+//! Files upload) that tapis-agent and the official Python SDK use, answering with
+//! the live services'
 //! status codes and messages (see `shared/tapis-api.md`), and adds a `/_fake`
 //! control API: call counts per operationId, injectable faults, and fixtures for
 //! credentials, device logins and token revocation.
@@ -29,6 +30,7 @@ mod control;
 mod credentials;
 mod envelope;
 mod faults;
+mod files;
 mod instrument;
 mod jwt;
 mod oauth2;
@@ -229,6 +231,38 @@ impl FakeControl {
             inner.creds.remove(&key);
         } else {
             inner.creds.insert(key, state);
+        }
+    }
+
+    /// Makes `system`'s host drop packets (or, with `None`, answer again):
+    /// every SSH attempt Tapis makes there (a check of stored credentials, the
+    /// verification of new ones) gives up after `ssh` and is answered 401
+    /// `SYSAPI_CRED_VALID_FAIL ... SYSLIB_CRED_CONN_FAIL`, nothing stored.
+    /// Tapis's own SSH waits up to 30 s to connect and 20 s to authenticate
+    /// (tapis-project/tapis-shared-java, `SSHTimeouts`); tests use less.
+    pub fn set_unreachable(&self, system: &str, ssh: Option<Duration>) {
+        let mut inner = self.shared.lock();
+        match ssh {
+            Some(d) => inner.unreachable.insert(system.to_owned(), d),
+            None => inner.unreachable.remove(system),
+        };
+    }
+
+    /// A new user's access to `system` has not reached its host yet: the next
+    /// `creates` TMS key creations fail verification, answered 401
+    /// `SYSAPI_CRED_VALID_FAIL ... SYSLIB_CRED_VALID_FAIL` with nothing stored
+    /// (tapis-project/tapis-systems, CredentialResource.java,
+    /// `createUserCredential` and ApiUtils `checkCredValidationResult`), as
+    /// DesignSafe's onboarding meets it (DesignSafe-CI/portal,
+    /// onboarding/steps/system_access_v3.py, which retries for five minutes
+    /// "to account for allocation propagation").
+    pub fn set_propagating(&self, user: &str, system: &str, creates: u32) {
+        let key = (user.to_owned(), system.to_owned());
+        let mut inner = self.shared.lock();
+        if creates == 0 {
+            inner.propagating.remove(&key);
+        } else {
+            inner.propagating.insert(key, creates);
         }
     }
 

@@ -12,6 +12,7 @@ use axum::{
 use super::{
     FakeControl, clients, control, credentials,
     envelope::ApiError,
+    files,
     instrument::{Operation, instrument},
     oauth2, systems, tenants,
 };
@@ -80,6 +81,10 @@ pub(crate) fn router(fake: FakeControl) -> Router {
                 "checkUserCredential",
                 post(credentials::check_user_credential),
             ),
+        )
+        .route(
+            "/v3/files/ops/{system}/{*path}",
+            op("insert", post(files::upload)),
         )
         .route("/v3/sites", op("list_sites", get(tenants::list_sites)))
         .route(

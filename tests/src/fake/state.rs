@@ -107,6 +107,12 @@ pub(crate) struct Inner {
     pub(crate) creds: HashMap<(String, String), CredFixture>,
     /// (user, system) pairs answered 403.
     pub(crate) forbidden: HashSet<(String, String)>,
+    /// Systems whose host drops packets: how long Tapis's SSH attempt takes
+    /// to give up (see [`FakeControl::set_unreachable`](super::FakeControl::set_unreachable)).
+    pub(crate) unreachable: HashMap<String, Duration>,
+    /// (user, system): how many more TMS key creations fail verification
+    /// while the user's access propagates.
+    pub(crate) propagating: HashMap<(String, String), u32>,
     pub(crate) clients: HashMap<String, OauthClient>,
     /// Keyed by device code.
     pub(crate) devices: HashMap<String, DeviceGrant>,

@@ -152,6 +152,16 @@ impl Reply {
         self
     }
 
+    /// Checks the proxy's answer for a revoked token: 500 with the body of
+    /// tapis-deployer's `token-revoked.json` (no `metadata`).
+    pub fn expect_proxy_revoked(&self) {
+        assert_eq!(self.status, 500, "{}", self.body);
+        let v = self.json();
+        assert_eq!(v["status"], "error", "{v}");
+        assert_eq!(v["message"], "Token is revoked.", "{v}");
+        assert!(v["result"].is_null() && v["version"].is_string(), "{v}");
+    }
+
     /// Checks a plain-text 401 from the token filter starting with `key`.
     pub fn expect_token_error(&self, key: &str) {
         assert_eq!(self.status, 401, "{}", self.body);
