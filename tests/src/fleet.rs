@@ -90,6 +90,9 @@ pub struct SoakReport {
     pub state_reads: u64,
     /// State files read that were not whole JSON.
     pub unparsable: u64,
+    /// Log lines of the agents that say something went wrong (a panic, an
+    /// error), the first few.
+    pub log_problems: Vec<String>,
 }
 
 impl SoakReport {
@@ -185,9 +188,18 @@ pub async fn soak(soak: &Soak) -> anyhow::Result<SoakReport> {
     }
     let secs = started.elapsed().as_secs_f64();
     let after = fake.stats();
-    for agent in &mut agents {
+    let mut log_problems = Vec::new();
+    for (i, agent) in agents.iter_mut().enumerate() {
         agent.terminate();
+        // What the agents said went wrong, for the report of a failed soak.
+        let text = agent.log_text();
+        let bad = text
+            .lines()
+            .filter(|l| l.contains("panicked") || l.contains("ERROR"))
+            .map(|l| format!("agent{i}: {l}"));
+        log_problems.extend(bad.take(LOG_PROBLEMS));
     }
+    log_problems.truncate(LOG_PROBLEMS);
     fake.shutdown().await;
     let t = std::mem::take(&mut *tally(&t));
     let delta = |op: &str| after.calls(op) - before.calls(op);
@@ -207,8 +219,12 @@ pub async fn soak(soak: &Soak) -> anyhow::Result<SoakReport> {
         checks: delta("checkUserCredential"),
         state_reads: t.state_reads,
         unparsable: t.unparsable,
+        log_problems,
     })
 }
+
+/// Most log lines kept in a [`SoakReport`].
+const LOG_PROBLEMS: usize = 20;
 
 fn paths(dir: &Path, i: usize) -> AgentPaths {
     AgentPaths {
