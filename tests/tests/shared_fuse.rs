@@ -21,7 +21,7 @@ use tapis_agent_tests::process::{AgentPaths, AgentProcess, ask};
 const WAIT: Duration = Duration::from_secs(20);
 /// How long Tapis takes over each credential check: long enough that the
 /// two agents' establishes overlap.
-const SLOW_CHECK: Duration = Duration::from_millis(800);
+const SLOW_CHECK: Duration = Duration::from_millis(1000);
 const SKIP: &str = "TAPIS_AGENT_SKIP_FUSE";
 
 /// FUSE mounts, unmounted when dropped (a failing test included).
