@@ -572,7 +572,7 @@ pub fn method_for(mount: Option<&Mount>) -> (Method, String) {
         // alone; from here the two cannot be told apart. Two bindfs mounts of
         // one directory both grant it (tests/tests/shared_fuse.rs).
         t if t == "fuse" || t == "fuseblk" || t.starts_with("fuse.") => {
-            files(format!("{t} (FUSE): flock may hold on this host only"))
+            files("FUSE: flock may hold on this host only".into())
         }
         // BeeGFS: flock is client-local unless the client sets
         // `tuneUseGlobalFileLocks`, false by default (ThinkParQ beegfs, the
@@ -580,7 +580,7 @@ pub fn method_for(mount: Option<&Mount>) -> (Method, String) {
         // not show it.
         "beegfs" => files("BeeGFS: flock is node-local unless tuneUseGlobalFileLocks".into()),
         // GPFS/Spectrum Scale, CIFS/SMB, GlusterFS, ...: not known here.
-        t => files(format!("{t}: not known to lock across hosts")),
+        _ => files("a filesystem type not known to lock across hosts".into()),
     }
 }
 
@@ -837,6 +837,7 @@ mod tests {
         );
         assert!(method_for(Some(&mounts[12])).1.contains("FUSE"));
         assert!(method_for(Some(&mounts[14])).1.contains("BeeGFS"));
+        assert!(method_for(Some(&mounts[15])).1.contains("not known"));
         assert_eq!(method_for(None).0, Method::LockFile);
     }
 
