@@ -287,7 +287,8 @@ pub struct StateDirStatus {
     pub filesystem: Option<String>,
     /// `flock` or `lockfile`.
     pub lock_method: String,
-    /// Why lock files are used, when they are.
+    /// Why this method: the filesystem's rule, a failed `flock`, a peer's
+    /// marker or the configuration.
     pub lock_reason: Option<String>,
 }
 

@@ -221,7 +221,13 @@ fn locks_check(agent: &mut Agent) -> Check {
         .map(|fs| format!(" on {fs}"))
         .unwrap_or_default();
     match (state.lock_method.as_str(), state.lock_reason) {
-        ("flock", _) => Check::pass(NAME, format!("flock{on}")),
+        ("flock", reason) => Check::pass(
+            NAME,
+            match reason {
+                Some(why) => format!("flock{on}: {why}"),
+                None => format!("flock{on}"),
+            },
+        ),
         (method, reason) => Check::warn(
             NAME,
             format!(
@@ -229,9 +235,11 @@ fn locks_check(agent: &mut Agent) -> Check {
                 reason.unwrap_or_else(|| "configured".into())
             ),
             "lock files are safe here, only slower: a lock left by a crashed agent on another \
-             host waits out its lease. On Lustre, mount with -o flock (not localflock); on NFS, \
-             run the lock manager (rpc.statd/lockd); then delete locks/lockfile-mode in the \
-             state directory (docs/deployment.md, \"Shared home directories\")",
+             host waits out its lease. flock is used only where it locks across hosts: on \
+             Lustre, mount with -o flock (not localflock); on NFS, run the lock manager \
+             (rpc.statd/lockd); where the filesystem is known to lock across hosts, set \
+             state_lock = \"flock\"; then delete locks/lockfile-mode in the state directory \
+             (docs/deployment.md, \"Shared home directories\")",
         ),
     }
 }

@@ -2,15 +2,18 @@
 //! it runs on: one around a token refresh, one per (user, system) around an
 //! establish. Held for one operation, never for an agent's life.
 //!
-//! Two methods. `flock(2)` on `locks/NAME.lock` is the default: the kernel
-//! drops it when the holder dies, and NFS clients emulate it with POSIX
-//! locks the server arbitrates. Where the call fails (ENOLCK: no lock
-//! manager; ENOSYS/EINVAL/EOPNOTSUPP: Lustre without `flock`), or where it
-//! would only be node-local (Lustre with `localflock`), the agents use lock
-//! files instead: `locks/NAME.lck` created with `O_EXCL` and holding host,
+//! Two methods, and one rule between them ([`method_for`]): `flock(2)` on
+//! `locks/NAME.lock` only where it excludes processes on every host that
+//! sees the directory (a local filesystem; NFS with its lock manager;
+//! Lustre mounted `-o flock`; CephFS), lock files everywhere else (FUSE,
+//! BeeGFS, Lustre `localflock`, NFS `nolock`/`local_lock`, any type not
+//! known to lock across hosts), since those grant `flock` on each host
+//! alone without an error. Where `flock` is chosen but the call fails
+//! (ENOLCK: no lock manager; ENOSYS/EINVAL/EOPNOTSUPP), the agents switch to
+//! lock files too: `locks/NAME.lck` created with `O_EXCL` and holding host,
 //! pid, a nonce and the time. A lock file whose holder is gone (same host,
-//! dead pid) or older than the lease is broken. Once any agent has fallen
-//! back it leaves `locks/lockfile-mode`, so every agent on the directory
+//! dead pid) or older than the lease is broken. Once any agent uses lock
+//! files it leaves `locks/lockfile-mode`, so every agent on the directory
 //! uses the same method.
 //!
 //! Nothing depends on a lock for safety: the token file is only replaced by
@@ -38,7 +41,7 @@ const MAX_POLL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LockChoice {
-    /// `flock`, unless it fails or would be node-local.
+    /// The rule of [`method_for`]; lock files also when `flock` fails.
     #[default]
     Auto,
     /// Always `flock`.
@@ -108,7 +111,7 @@ impl std::fmt::Debug for FlockCall {
 pub struct LockInfo {
     /// The method in use.
     pub method: Method,
-    /// Why lock files are used, when they are.
+    /// Why this method.
     pub reason: Option<String>,
     /// The filesystem of the state directory, when known.
     pub filesystem: Option<String>,
@@ -151,9 +154,10 @@ pub struct Locks {
 
 impl Locks {
     /// Prepares `state_dir/locks` and picks the method: the configured one,
-    /// else lock files when a peer already uses them, when `flock` would be
-    /// node-local or when a test `flock` fails; `flock` otherwise. A lock
-    /// file older than `lease` is taken to be abandoned.
+    /// else lock files when a peer already uses them, else what
+    /// [`method_for`] says of the filesystem, with lock files after all when
+    /// a test `flock` fails. A lock file older than `lease` is taken to be
+    /// abandoned.
     pub fn open(
         state_dir: &Path,
         choice: LockChoice,
@@ -164,23 +168,26 @@ impl Locks {
         super::ensure_private_dir(&dir)?;
         let mount = mounts::mount_of(state_dir);
         let (method, reason) = match choice {
-            LockChoice::Flock => (Method::Flock, None),
+            LockChoice::Flock => (
+                Method::Flock,
+                "state_lock = \"flock\" in the configuration".to_owned(),
+            ),
             LockChoice::Lockfile => (
                 Method::LockFile,
-                Some("state_lock = \"lockfile\" in the configuration".to_owned()),
+                "state_lock = \"lockfile\" in the configuration".to_owned(),
             ),
-            LockChoice::Auto => {
-                let reason =
-                    match read_marker(&dir).or_else(|| mount.as_ref().and_then(node_local_flock)) {
-                        Some(reason) => Some(reason),
-                        None => probe_flock(&dir, flock)?,
-                    };
-                match reason {
-                    Some(reason) => (Method::LockFile, Some(reason)),
-                    None => (Method::Flock, None),
-                }
-            }
+            LockChoice::Auto => match read_marker(&dir) {
+                Some(reason) => (Method::LockFile, reason),
+                None => match method_for(mount.as_ref()) {
+                    (Method::Flock, why) => match probe_flock(&dir, flock)? {
+                        Some(failed) => (Method::LockFile, failed),
+                        None => (Method::Flock, why),
+                    },
+                    other => other,
+                },
+            },
         };
+        let reason = Some(reason);
         let locks = Self {
             dir,
             state: Mutex::new((method, reason)),
@@ -507,21 +514,74 @@ fn read_marker(dir: &Path) -> Option<String> {
     })
 }
 
-/// Mounts where `flock` is granted on each host alone: useless between
-/// hosts, though every call succeeds. Lustre with `localflock`; NFS with
-/// `nolock` or `local_lock=flock|all`.
-fn node_local_flock(mount: &Mount) -> Option<String> {
-    let option = match mount.fstype.as_str() {
-        "lustre" => ["localflock"].iter().find(|o| mount.has_option(o)),
-        t if t.starts_with("nfs") => ["nolock", "local_lock=flock", "local_lock=all"]
-            .iter()
-            .find(|o| mount.has_option(o)),
-        _ => None,
-    }?;
-    Some(format!(
-        "{} is mounted with {option}: flock is node-local",
-        mount.point.display()
-    ))
+/// The rule: `flock` where it excludes processes on every host that sees
+/// the filesystem, lock files everywhere else; with the reason, for
+/// `status` and `doctor`. Only what a source below says locks across hosts
+/// (or is local) gets `flock`: a filesystem that grants `flock` per host
+/// does so without an error, so a wrong guess is silent. A site that knows
+/// better sets `state_lock`.
+pub fn method_for(mount: Option<&Mount>) -> (Method, String) {
+    let flock = |why: &str| (Method::Flock, why.to_owned());
+    let files = |why: String| (Method::LockFile, why);
+    let Some(m) = mount else {
+        return files("the filesystem is unknown (not in /proc/self/mountinfo)".into());
+    };
+    let node_local = |option: &str| format!("mounted with {option}: flock is node-local");
+    match m.fstype.as_str() {
+        // Local filesystems: the kernel's own flock (fs/locks.c), and no
+        // other host mounts them. On a block device of this host only: the
+        // same types on anything else are not known.
+        "ext2" | "ext3" | "ext4" | "xfs" | "btrfs" | "f2fs" | "jfs" | "reiserfs" | "bcachefs"
+            if m.source.starts_with("/dev/") =>
+        {
+            flock("a local filesystem")
+        }
+        // In memory, or a pool of this host's disks (ZFS has no shared mode).
+        "tmpfs" | "ramfs" | "zfs" => flock("a local filesystem"),
+        // Writes go to the upper layer, which cannot be NFS (Linux,
+        // Documentation/filesystems/overlayfs.rst, "Upper and Lower": the
+        // upper filesystem must support trusted.* or user.* xattrs and a
+        // valid d_type, "so NFS is not suitable"); one host mounts it.
+        "overlay" => flock("a local filesystem (overlay)"),
+        // The Linux NFS client turns flock into a POSIX lock on the server
+        // (NLM for v2/v3, the LOCK operation for v4) unless `local_lock`
+        // covers flock (Linux, fs/nfs/file.c, `nfs_flock`:
+        // NFS_MOUNT_LOCAL_FLOCK makes it local). `nolock` (v2/v3) keeps
+        // locks on the client: nfs(5), "lock / nolock". A missing lock
+        // manager fails the call (ENOLCK), caught by the probe.
+        "nfs" | "nfs4" => match ["nolock", "local_lock=flock", "local_lock=all"]
+            .into_iter()
+            .find(|o| m.has_option(o))
+        {
+            Some(option) => files(node_local(option)),
+            None => flock("NFS: the server arbitrates flock"),
+        },
+        // mount.lustre(8): `flock` is "coherent across all client nodes",
+        // `localflock` is client-local, neither (`noflock`) fails with ENOSYS.
+        "lustre" if m.has_option("localflock") => files(node_local("localflock")),
+        "lustre" if m.has_option("flock") => {
+            flock("Lustre mounted with flock: coherent across nodes")
+        }
+        "lustre" => files("Lustre mounted without -o flock".into()),
+        // The kernel CephFS client sends flock to the MDS (Linux,
+        // fs/ceph/locks.c, `ceph_flock` -> `ceph_lock_message` with
+        // CEPH_LOCK_FLOCK); ceph-fuse is FUSE, below.
+        "ceph" => flock("CephFS: the metadata server arbitrates flock"),
+        // FUSE: unless the daemon implements flock (libfuse's `flock`
+        // operation, FUSE_FLOCK_LOCKS) the kernel grants it on this mount
+        // alone; from here the two cannot be told apart. Two bindfs mounts of
+        // one directory both grant it (tests/tests/shared_fuse.rs).
+        t if t == "fuse" || t == "fuseblk" || t.starts_with("fuse.") => {
+            files("FUSE: flock may hold on this host only".into())
+        }
+        // BeeGFS: flock is client-local unless the client sets
+        // `tuneUseGlobalFileLocks`, false by default (ThinkParQ beegfs, the
+        // client module's Config.c, `_Config_loadDefaults`); the mount does
+        // not show it.
+        "beegfs" => files("BeeGFS: flock is node-local unless tuneUseGlobalFileLocks".into()),
+        // GPFS/Spectrum Scale, CIFS/SMB, GlusterFS, ...: not known here.
+        _ => files("a filesystem type not known to lock across hosts".into()),
+    }
 }
 
 /// Tries `flock` once on a probe file; `Some(reason)` when the filesystem
@@ -736,23 +796,61 @@ mod tests {
         assert_eq!(Holder::parse("garbage"), None);
     }
 
+    /// The rule on captured `/proc/self/mountinfo` lines: the two FUSE
+    /// lines are the bindfs mounts of tests/tests/shared_fuse.rs.
     #[test]
-    fn node_local_flock_is_recognised() {
+    fn one_rule_picks_the_method_from_the_mount() {
         let mounts = mounts::parse(
-            "41 22 0:36 / /scratch rw - lustre mgs@o2ib:/scratch rw,localflock\n\
+            "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard\n\
+             30 25 0:27 / /dev/shm rw - tmpfs tmpfs rw\n\
+             31 1 0:31 / /var/lib/x rw - overlay overlay rw,lowerdir=/l,upperdir=/u\n\
+             32 1 0:32 / /srv rw - ext4 fs1:/srv rw\n\
+             40 22 0:35 / /home rw - nfs4 fs1:/export/home rw,vers=4.2,local_lock=none\n\
+             41 22 0:36 / /scratch rw - lustre mgs@o2ib:/scratch rw,localflock\n\
              42 22 0:37 / /work rw - lustre mgs@o2ib:/work rw,flock\n\
-             43 22 0:38 / /home rw - nfs fs:/home rw,vers=3,nolock\n\
+             43 22 0:38 / /h1 rw - nfs fs:/h1 rw,vers=3,nolock\n\
              44 22 0:39 / /h2 rw - nfs4 fs:/h2 rw,vers=4.2,local_lock=flock\n\
-             45 22 0:40 / /h3 rw - nfs4 fs:/h3 rw,vers=4.2,local_lock=none\n",
+             45 22 0:40 / /h3 rw - nfs fs:/h3 rw,vers=3\n\
+             46 22 0:41 / /l3 rw - lustre mgs@o2ib:/l3 rw\n\
+             47 22 0:42 / /ceph rw - ceph 10.0.0.1:6789:/ rw,name=u\n\
+             48 27 0:40 / /tmp/a rw,nosuid,nodev - fuse /tmp/back rw,user_id=0,group_id=0,allow_other\n\
+             49 27 0:43 / /tmp/s rw - fuse.sshfs u@h:/home rw\n\
+             50 22 0:44 / /mnt/beegfs rw - beegfs beegfs_nodev rw,cfgFile=/etc/beegfs/c.conf\n\
+             51 22 0:45 / /gpfs rw - gpfs gpfs1 rw\n\
+             52 22 0:46 / /smb rw - cifs //srv/share rw,vers=3.1.1\n",
         );
-        let local: Vec<bool> = mounts
+        let methods: Vec<(&str, Method)> = mounts
             .iter()
-            .map(|m| node_local_flock(m).is_some())
+            .map(|m| (m.fstype.as_str(), method_for(Some(m)).0))
             .collect();
-        assert_eq!(local, [true, false, true, true, false]);
+        use Method::{Flock as F, LockFile as L};
+        let expected = [
+            F, F, F, L, // local ext4, tmpfs, overlay; ext4 not on a /dev device
+            F, L, F, L, L, F, L, F, // NFS, Lustre, NFS, CephFS
+            L, L, L, L, L, // FUSE, BeeGFS, GPFS, CIFS
+        ];
+        let got: Vec<Method> = methods.iter().map(|(_, m)| *m).collect();
+        assert_eq!(got, expected, "{methods:?}");
         assert_eq!(
-            node_local_flock(&mounts[0]).unwrap(),
-            "/scratch is mounted with localflock: flock is node-local"
+            method_for(Some(&mounts[5])).1,
+            "mounted with localflock: flock is node-local"
         );
+        assert!(method_for(Some(&mounts[12])).1.contains("FUSE"));
+        assert!(method_for(Some(&mounts[14])).1.contains("BeeGFS"));
+        assert!(method_for(Some(&mounts[15])).1.contains("not known"));
+        assert_eq!(method_for(None).0, Method::LockFile);
+    }
+
+    #[tokio::test]
+    async fn the_reason_is_shown_for_either_method() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Locks::open(dir.path(), LockChoice::Auto, LEASE, FlockCall::default()).unwrap();
+        let info = a.info();
+        let expected = method_for(mounts::mount_of(dir.path()).as_ref());
+        assert_eq!((info.method, info.reason.unwrap()), expected);
+        let forced = Locks::open(dir.path(), LockChoice::Flock, LEASE, FlockCall::default())
+            .unwrap()
+            .info();
+        assert!(forced.reason.unwrap().contains("state_lock"));
     }
 }

@@ -1,5 +1,6 @@
 //! Which filesystem holds a path, from `/proc/self/mountinfo`: the lock
-//! method depends on it (see docs/deployment.md, "Shared home directories").
+//! method depends on it (`store::lock::method_for`; docs/deployment.md,
+//! "Shared home directories").
 
 use std::path::{Component, Path, PathBuf};
 
@@ -20,17 +21,6 @@ impl Mount {
     /// Whether the mount has option `name` (e.g. `localflock`).
     pub fn has_option(&self, name: &str) -> bool {
         self.options.iter().any(|o| o == name)
-    }
-
-    /// Whether more than one host may see this filesystem.
-    pub fn is_network(&self) -> bool {
-        let t = self.fstype.as_str();
-        t.starts_with("nfs")
-            || t.starts_with("fuse.")
-            || matches!(
-                t,
-                "lustre" | "gpfs" | "beegfs" | "cifs" | "smb3" | "ceph" | "glusterfs" | "panfs"
-            )
     }
 
     /// `nfs4 (server:/home on /home)`.
@@ -134,14 +124,12 @@ bad line";
         assert_eq!(mounts.len(), 4);
         let home = containing(&mounts, Path::new("/home/jdoe/.local/state")).unwrap();
         assert_eq!(home.fstype, "nfs4");
-        assert!(home.is_network());
         assert_eq!(
             home.describe(),
             "nfs4 (fs1:/export/home on /home)".to_owned()
         );
         let root = containing(&mounts, Path::new("/var/tmp")).unwrap();
         assert_eq!(root.fstype, "ext4");
-        assert!(!root.is_network());
         // A path that merely shares a prefix string is not inside the mount.
         let homer = containing(&mounts, Path::new("/homer")).unwrap();
         assert_eq!(homer.fstype, "ext4");
