@@ -17,16 +17,20 @@ pub(super) struct Token<'a> {
     expires_at: String,
     expires_at_unix: i64,
     username: &'a str,
+    /// The Tapis the token is for (the agent's base URL).
+    base_url: &'a str,
 }
 
 /// The access token: on stdout alone (it is what the caller asked for), or
-/// in the JSON document. This is the only output that carries a secret.
-pub fn token(ui: Ui, grant: &TokenGrant) -> Rendered {
+/// in the JSON document with `base_url`, the Tapis it is for (unused by the
+/// human form). This is the only output that carries a secret.
+pub fn token(ui: Ui, grant: &TokenGrant, base_url: &str) -> Rendered {
     let body = Token {
         access_token: grant.access_token.expose(),
         expires_at: time::rfc3339(grant.expires_at),
         expires_at_unix: grant.expires_at,
         username: &grant.username,
+        base_url,
     };
     choose(ui, "token", SUCCESS, body, || {
         let mut r = Rendered::new(SUCCESS);
@@ -187,16 +191,17 @@ mod tests {
             expires_at: T,
             username: "testuser".into(),
         };
-        let r = token(human(), &grant);
+        let r = token(human(), &grant, "");
         assert_eq!(
             (r.stdout().as_str(), r.stderr().as_str()),
             ("aaa.bbb.ccc\n", "")
         );
         assert_eq!(
-            parse(&token(json(), &grant)),
+            parse(&token(json(), &grant, "https://designsafe.tapis.io")),
             json!({"command": "token", "ok": true, "exit_code": 0,
                    "access_token": "aaa.bbb.ccc", "expires_at": "2026-11-23T18:00:00Z",
-                   "expires_at_unix": T, "username": "testuser"})
+                   "expires_at_unix": T, "username": "testuser",
+                   "base_url": "https://designsafe.tapis.io"})
         );
     }
 
