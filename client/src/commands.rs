@@ -42,12 +42,7 @@ pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
                 fresh: r.fresh,
             }
         }),
-        Command::Token(a) => match endpoint.ask(&Request::Token {
-            min_valid_secs: a.min_valid,
-        })? {
-            Response::Token(grant) => Ok(render::token(ui, &grant)),
-            other => Err(unexpected(name, &other)),
-        },
+        Command::Token(a) => token(&endpoint, name, a.min_valid),
         Command::Login(a) => login::run(a, &endpoint),
         Command::Logout(a) => logout(&endpoint, name, a.forget_client),
         Command::Status => match endpoint.ask(&Request::Status)? {
@@ -58,6 +53,27 @@ pub fn run(cli: &Cli, ui: Ui) -> Result<Rendered, Failure> {
         Command::Doctor => Ok(doctor::run(&endpoint, profile.as_deref())),
         Command::Completions(a) => Ok(completions::completions(ui, a)),
         Command::Man(a) => completions::man(ui, a),
+    }
+}
+
+/// The token. Alone on stdout it is one round trip; the JSON document also
+/// names the Tapis the token is for, which a program needs beside it.
+fn token(endpoint: &Endpoint, name: &str, min_valid_secs: u64) -> Result<Rendered, Failure> {
+    let request = Request::Token { min_valid_secs };
+    if !endpoint.ui.json {
+        return match endpoint.ask(&request)? {
+            Response::Token(grant) => Ok(render::token(endpoint.ui, &grant, "")),
+            other => Err(unexpected(name, &other)),
+        };
+    }
+    let mut agent = endpoint.connect()?;
+    let grant = match agent.call(&request)? {
+        Response::Token(grant) => grant,
+        other => return Err(unexpected(name, &other)),
+    };
+    match agent.call(&Request::Settings)? {
+        Response::Settings(s) => Ok(render::token(endpoint.ui, &grant, &s.base_url)),
+        other => Err(unexpected(name, &other)),
     }
 }
 

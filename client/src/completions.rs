@@ -9,18 +9,43 @@ use clap::CommandFactory;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// `completions`: the script for one shell.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(crate) struct Script<'a> {
+    #[cfg_attr(test, schemars(schema_with = "shells"))]
+    shell: String,
+    script: &'a str,
+}
+
+/// The shells clap_complete writes for.
+#[cfg(test)]
+fn shells(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    use clap::ValueEnum;
+    let names: Vec<String> = clap_complete::Shell::value_variants()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    schemars::json_schema!({ "enum": names })
+}
+
+/// `man`: the page, or the pages written.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(crate) struct Pages<'a> {
+    /// The roff page, when no DIR was given.
+    page: Option<&'a str>,
+    /// Pages written into DIR.
+    files: Vec<String>,
+}
+
 /// The completion script for one shell.
 pub fn completions(ui: Ui, args: &CompletionsArgs) -> Rendered {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        shell: String,
-        script: &'a str,
-    }
     let mut cmd = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "tapis-cred", &mut script);
     let script = String::from_utf8_lossy(&script).into_owned();
-    let body = Body {
+    let body = Script {
         shell: args.shell.to_string(),
         script: &script,
     };
@@ -29,11 +54,6 @@ pub fn completions(ui: Ui, args: &CompletionsArgs) -> Rendered {
 
 /// The man page on stdout, or one page per subcommand in a directory.
 pub fn man(ui: Ui, args: &ManArgs) -> Result<Rendered, Failure> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        page: Option<&'a str>,
-        files: Vec<String>,
-    }
     match &args.dir {
         None => {
             let mut page = Vec::new();
@@ -41,7 +61,7 @@ pub fn man(ui: Ui, args: &ManArgs) -> Result<Rendered, Failure> {
                 .render(&mut page)
                 .map_err(|e| exit::other(format!("man: cannot render the page: {e}")))?;
             let page = String::from_utf8_lossy(&page).into_owned();
-            let body = Body {
+            let body = Pages {
                 page: Some(&page),
                 files: Vec::new(),
             };
@@ -60,7 +80,7 @@ pub fn man(ui: Ui, args: &ManArgs) -> Result<Rendered, Failure> {
             } else {
                 files.iter().map(|f| format!("wrote {f}\n")).collect()
             };
-            let body = Body { page: None, files };
+            let body = Pages { page: None, files };
             Ok(render::text(ui, "man", SUCCESS, body, text))
         }
     }

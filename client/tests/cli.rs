@@ -185,6 +185,7 @@ fn token_agent() -> FakeAgent {
             expires_at: EXPIRES,
             username: "testuser".into(),
         }),
+        Request::Settings => no_settings(),
         other => panic!("unexpected {other:?}"),
     })
 }
@@ -216,7 +217,7 @@ fn token_is_alone_on_stdout() {
         json!({"command": "token", "ok": true, "exit_code": 0,
                "access_token": "header.payload.signature",
                "expires_at": "2026-11-23T18:00:00Z", "expires_at_unix": EXPIRES,
-               "username": "testuser"})
+               "username": "testuser", "base_url": "http://127.0.0.1:1"})
     );
 }
 

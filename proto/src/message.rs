@@ -243,6 +243,17 @@ pub enum CredState {
 }
 
 impl CredState {
+    /// Every state, in declaration order.
+    pub const ALL: [CredState; 7] = [
+        CredState::Present,
+        CredState::Created,
+        CredState::Recreated,
+        CredState::Revoked,
+        CredState::Missing,
+        CredState::Rejected,
+        CredState::HostUnreachable,
+    ];
+
     /// Stable snake_case name, used in output.
     pub fn as_str(self) -> &'static str {
         match self {

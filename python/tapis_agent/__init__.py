@@ -40,6 +40,7 @@ from .errors import (
     SystemNotFound,
     TapisAgentError,
     TapisUnavailable,
+    UnexpectedOutput,
     WrongPassword,
 )
 
@@ -62,6 +63,7 @@ __all__ = [
     "TapisAgentError",
     "TapisUnavailable",
     "Token",
+    "UnexpectedOutput",
     "WrongPassword",
     "check",
     "establish",

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import _cred
-from .errors import TapisAgentError, from_document
+from .errors import TapisAgentError, UnexpectedOutput, from_document
 
 #: A callable given one line about a wait, e.g. ``print``.
 Progress = Callable[[str], None]
@@ -85,14 +85,18 @@ class Login:
 
     username: str
     tenant: str
-    expires_at: datetime | None
+    expires_at: datetime
     has_refresh_token: bool
+    #: False when the agent cannot keep this login fresh: it ends when the
+    #: token expires; ``refresh_problem`` says why.
+    refreshable: bool = True
+    refresh_problem: str | None = None
 
     def __str__(self) -> str:
-        line = f"logged in as {self.username} ({self.tenant})"
-        if self.expires_at is not None:
-            line += f", token valid until {_until(self.expires_at)}"
-        return line + ("" if self.has_refresh_token else ", not refreshable")
+        line = f"logged in as {self.username} ({self.tenant}), token valid until {_until(self.expires_at)}"
+        if self.refresh_problem:
+            return line + f", not refreshable: {self.refresh_problem}"
+        return line + ("" if self.refreshable and self.has_refresh_token else ", not refreshable")
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ class CachedSystem:
     system: str
     user: str
     state: str
-    checked_at: datetime | None
+    checked_at: datetime
 
 
 @dataclass(frozen=True)
@@ -192,10 +196,7 @@ class Status:
         uw = max((len(c.user) for c in self.systems), default=0)
         stw = max((len(c.state) for c in self.systems), default=0)
         for c in self.systems:
-            if c.checked_at is None or c.checked_at >= now:
-                ago = "just now"
-            else:
-                ago = f"{_span((now - c.checked_at).total_seconds())} ago"
+            ago = "just now" if c.checked_at >= now else f"{_span((now - c.checked_at).total_seconds())} ago"
             lines.append(f"  {c.system:<{sw}}  {c.user:<{uw}}  {c.state:<{stw}}  checked {ago}")
         if self.systems_total > len(self.systems):
             lines.append(f"  ... {self.systems_total - len(self.systems)} more")
@@ -236,47 +237,161 @@ def _now() -> datetime:
     return datetime.fromtimestamp(int(time.time()), timezone.utc)
 
 
-def _str(doc: dict[str, Any], key: str, default: str = "") -> str:
-    v = doc.get(key)
-    return v if isinstance(v, str) else default
+class _Fields:
+    """One object of a ``--json`` document, read strictly: a field that is
+    missing, or of another type than docs/tapis-cred.schema.json gives, raises
+    :class:`UnexpectedOutput` naming it (``login.expires_at``) rather than
+    becoming a quiet ``""`` or ``0``."""
 
+    def __init__(self, fields: object, document: str, path: str = "") -> None:
+        self.document = document
+        self.path = path
+        if not isinstance(fields, dict):
+            raise UnexpectedOutput(document, path or "the document", "holds no object")
+        self.fields: dict[str, Any] = fields
 
-def _opt_str(doc: dict[str, Any], key: str) -> str | None:
-    v = doc.get(key)
-    return v if isinstance(v, str) else None
+    def _name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
 
+    def _get(self, key: str, types: tuple[type, ...], nullable: bool) -> Any:
+        if key not in self.fields:
+            raise UnexpectedOutput(self.document, self._name(key), "lacks the field")
+        value = self.fields[key]
+        if value is None and nullable:
+            return None
+        # bool is an int in Python, not in JSON.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            kinds = " or ".join(t.__name__ for t in types) + (" or null" if nullable else "")
+            raise UnexpectedOutput(self.document, self._name(key), f"holds {value!r}, not {kinds}, in the field")
+        return value
 
-def _int(doc: dict[str, Any], key: str) -> int:
-    v = doc.get(key)
-    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+    def text(self, key: str) -> str:
+        return self._get(key, (str,), False)  # type: ignore[no-any-return]
 
+    def opt_text(self, key: str) -> str | None:
+        return self._get(key, (str,), True)  # type: ignore[no-any-return]
 
-def _opt_bool(doc: dict[str, Any], key: str) -> bool | None:
-    v = doc.get(key)
-    return v if isinstance(v, bool) else None
+    def integer(self, key: str) -> int:
+        return self._get(key, (int,), False)  # type: ignore[no-any-return]
 
+    def flag(self, key: str) -> bool:
+        return self._get(key, (bool,), False)  # type: ignore[no-any-return]
 
-def _dict(doc: dict[str, Any], key: str) -> dict[str, Any]:
-    v = doc.get(key)
-    return v if isinstance(v, dict) else {}
+    def opt_flag(self, key: str) -> bool | None:
+        return self._get(key, (bool,), True)  # type: ignore[no-any-return]
 
+    def obj(self, key: str) -> _Fields:
+        return _Fields(self._get(key, (dict,), False), self.document, self._name(key))
 
-def _time(doc: dict[str, Any], key: str) -> datetime | None:
-    """``KEY_unix`` (seconds) if present, else the RFC 3339 ``KEY``."""
-    unix = doc.get(f"{key}_unix")
-    if isinstance(unix, (int, float)) and not isinstance(unix, bool):
+    def objs(self, key: str) -> list[_Fields]:
+        items: list[Any] = self._get(key, (list,), False)
+        return [_Fields(e, self.document, f"{self._name(key)}[{i}]") for i, e in enumerate(items)]
+
+    def error(self, key: str, context: str, subject: str) -> TapisAgentError | None:
+        """An error object (see :func:`from_document`), or ``None`` for null."""
+        value = self._get(key, (dict,), True)
+        return None if value is None else from_document(value, context, subject)
+
+    def time(self, key: str) -> datetime:
+        """``KEY_unix`` (seconds), beside its RFC 3339 form ``KEY``."""
+        when = self.opt_time(key)
+        if when is None:
+            raise UnexpectedOutput(self.document, self._name(f"{key}_unix"), "holds null, not int, in the field")
+        return when
+
+    def opt_time(self, key: str) -> datetime | None:
+        text = self.opt_text(key)
+        unix = self._get(f"{key}_unix", (int,), True)
+        if (text is None) != (unix is None):
+            raise UnexpectedOutput(self.document, self._name(key), f"gives {key} and {key}_unix apart")
+        if unix is None:
+            return None
         try:
             return datetime.fromtimestamp(unix, timezone.utc)
         except (OverflowError, OSError, ValueError):
-            return None
-    text = doc.get(key)
-    if isinstance(text, str) and text:
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    return None
+            raise UnexpectedOutput(
+                self.document, self._name(f"{key}_unix"), f"holds {unix!r}, not a time, in the field"
+            ) from None
+
+
+def _parse_token(doc: dict[str, Any]) -> Token:
+    """A ``token`` document."""
+    f = _Fields(doc, "token")
+    return Token(
+        access_token=f.text("access_token"),
+        expires_at=f.time("expires_at"),
+        username=f.text("username"),
+        base_url=f.text("base_url"),
+    )
+
+
+def _parse_systems(doc: dict[str, Any], command: str) -> SystemResults:
+    """An ``establish``, ``check`` or ``revoke`` document."""
+    results = SystemResults()
+    for e in _Fields(doc, command).objs("systems"):
+        system = e.text("system")
+        error = e.error("error", f"{command} {system}", system)
+        results.append(
+            SystemResult(
+                system=system, user=e.text("user"), state=e.opt_text("state"), cached=e.flag("cached"), error=error
+            )
+        )
+    return results
+
+
+def _parse_status(doc: dict[str, Any]) -> Status:
+    """A ``status`` document."""
+    f = _Fields(doc, "status")
+    agent, login, state = f.obj("agent"), f.obj("login"), f.obj("state_dir")
+    return Status(
+        agent=AgentInfo(
+            version=agent.text("version"),
+            pid=agent.integer("pid"),
+            uptime_secs=agent.integer("uptime_secs"),
+            base_url=agent.text("base_url"),
+        ),
+        login=LoginState(
+            state=login.text("state"),
+            username=login.opt_text("username"),
+            tenant=login.opt_text("tenant"),
+            reason=login.opt_text("reason"),
+            expires_at=login.opt_time("expires_at"),
+            has_refresh_token=login.opt_flag("has_refresh_token"),
+            refresh_expires_at=login.opt_time("refresh_expires_at"),
+            next_refresh_at=login.opt_time("next_refresh_at"),
+            last_refresh_error=login.opt_text("last_refresh_error"),
+            refresh_problem=login.opt_text("refresh_problem"),
+        ),
+        systems=[
+            CachedSystem(
+                system=e.text("system"),
+                user=e.text("user"),
+                state=e.text("state"),
+                checked_at=e.time("checked_at"),
+            )
+            for e in f.objs("systems")
+        ],
+        systems_total=f.integer("systems_total"),
+        state_dir=StateDir(
+            path=state.text("path"),
+            filesystem=state.opt_text("filesystem"),
+            lock_method=state.text("lock_method"),
+            lock_reason=state.opt_text("lock_reason"),
+        ),
+    )
+
+
+def _parse_login(doc: dict[str, Any]) -> Login:
+    """A ``login`` document."""
+    f = _Fields(doc, "login")
+    return Login(
+        username=f.text("username"),
+        tenant=f.text("tenant"),
+        expires_at=f.time("expires_at"),
+        has_refresh_token=f.flag("has_refresh_token"),
+        refreshable=f.flag("refreshable"),
+        refresh_problem=f.opt_text("refresh_problem"),
+    )
 
 
 def _systems_args(systems: tuple[str | Iterable[str], ...]) -> list[str]:
@@ -325,25 +440,17 @@ class Agent:
 
     def token(self, min_valid: int = 60) -> Token:
         """A token valid for at least ``min_valid`` seconds (the agent
-        refreshes it when needed). Raises :class:`NotLoggedIn` if there is no
-        login or it cannot be refreshed."""
-        doc = self._token(min_valid)
-        return Token(
-            access_token=_str(doc, "access_token"),
-            expires_at=_time(doc, "expires_at") or datetime.now(timezone.utc),
-            username=_str(doc, "username"),
-            base_url=self.base_url(),
-        )
-
-    def _token(self, min_valid: int) -> dict[str, Any]:
+        refreshes it when needed), and the Tapis it is for: one run of
+        ``tapis-cred``. Raises :class:`NotLoggedIn` if there is no login or it
+        cannot be refreshed."""
         if isinstance(min_valid, bool) or not isinstance(min_valid, int) or min_valid < 0:
             raise TapisAgentError(
                 f"min_valid must be a number of seconds >= 0, not {min_valid!r}", exit_code=2, kind="usage"
             )
-        doc = self._run(["token", "--min-valid", str(min_valid)])
-        if not _str(doc, "access_token"):
-            raise TapisAgentError("token: the answer holds no access token")
-        return doc
+        token = _parse_token(self._run(["token", "--min-valid", str(min_valid)]))
+        if not token.access_token:
+            raise UnexpectedOutput("token", "access_token", "holds an empty string in the field")
+        return token
 
     def establish(self, *systems: str | Iterable[str], user: str | None = None, fresh: bool = False) -> SystemResults:
         """Makes sure TMS credentials exist on each system, creating them where
@@ -381,20 +488,7 @@ class Agent:
         if fresh:
             args.append("--fresh")
         doc = self._run(args)
-        entries = doc.get("systems")
-        results = SystemResults(
-            SystemResult(
-                system=_str(e, "system"),
-                user=_str(e, "user"),
-                state=_opt_str(e, "state"),
-                cached=bool(e.get("cached", False)),
-                error=from_document(e["error"], f"{command} {_str(e, 'system')}", _str(e, "system"))
-                if e.get("error")
-                else None,
-            )
-            for e in (entries if isinstance(entries, list) else [])
-            if isinstance(e, dict)
-        )
+        results = _parse_systems(doc, command)
         failed = [r for r in results if r.error is not None]
         if failed:
             first = failed[0].error
@@ -405,56 +499,15 @@ class Agent:
             raised.failed = [r.system for r in failed]
             raise raised
         if doc.get("ok") is False:
-            raise TapisAgentError(
-                f"{command}: failed (exit code {_int(doc, 'exit_code')})", exit_code=_int(doc, "exit_code") or 1
-            )
+            code = doc.get("exit_code")
+            code = code if isinstance(code, int) and not isinstance(code, bool) and code > 0 else 1
+            raise TapisAgentError(f"{command}: failed (exit code {code})", exit_code=code)
         return results
 
     def status(self) -> Status:
         """The agent, the login, the token's expiry and the cached systems.
         Works whether or not anyone is logged in."""
-        doc = self._run(["status"])
-        agent, login, state = _dict(doc, "agent"), _dict(doc, "login"), _dict(doc, "state_dir")
-        entries = doc.get("systems")
-        return Status(
-            agent=AgentInfo(
-                version=_str(agent, "version"),
-                pid=_int(agent, "pid"),
-                uptime_secs=_int(agent, "uptime_secs"),
-                base_url=_str(agent, "base_url"),
-            ),
-            login=LoginState(
-                state=_str(login, "state", "logged_out"),
-                username=_opt_str(login, "username"),
-                tenant=_opt_str(login, "tenant"),
-                reason=_opt_str(login, "reason"),
-                expires_at=_time(login, "expires_at"),
-                has_refresh_token=_opt_bool(login, "has_refresh_token"),
-                refresh_expires_at=_time(login, "refresh_expires_at"),
-                next_refresh_at=_time(login, "next_refresh_at"),
-                last_refresh_error=_opt_str(login, "last_refresh_error"),
-                refresh_problem=_opt_str(login, "refresh_problem"),
-            ),
-            systems=[
-                CachedSystem(
-                    system=_str(e, "system"),
-                    user=_str(e, "user"),
-                    state=_str(e, "state"),
-                    checked_at=_time(e, "checked_at"),
-                )
-                for e in (entries if isinstance(entries, list) else [])
-                if isinstance(e, dict)
-            ],
-            systems_total=_int(doc, "systems_total"),
-            state_dir=StateDir(
-                path=_str(state, "path"),
-                filesystem=_opt_str(state, "filesystem"),
-                lock_method=_str(state, "lock_method"),
-                lock_reason=_opt_str(state, "lock_reason"),
-            )
-            if state
-            else None,
-        )
+        return _parse_status(self._run(["status"]))
 
     def login(self, username: str | None = None, password: str | None = None) -> Login:
         """Logs in with a password, which the agent uses once and forgets.
@@ -475,13 +528,7 @@ class Agent:
             raise TapisAgentError("login: empty password", exit_code=2, kind="usage")
         if "\n" in password or "\r" in password:
             raise TapisAgentError("login: the password contains a line break", exit_code=2, kind="usage")
-        doc = self._run(["login", "--username", username, "--password-stdin"], stdin=password + "\n")
-        return Login(
-            username=_str(doc, "username", username),
-            tenant=_str(doc, "tenant"),
-            expires_at=_time(doc, "expires_at"),
-            has_refresh_token=bool(doc.get("has_refresh_token", False)),
-        )
+        return _parse_login(self._run(["login", "--username", username, "--password-stdin"], stdin=password + "\n"))
 
     def logout(self, forget_client: bool = False) -> None:
         """Forgets the login: the agent revokes its tokens at Tapis (best

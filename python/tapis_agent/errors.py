@@ -103,6 +103,23 @@ class WrongPassword(NotLoggedIn):
     kind = "wrong_password"
 
 
+class UnexpectedOutput(TapisAgentError, ValueError):
+    """``tapis-cred``'s JSON document lacks a field this package reads, or
+    holds one of another type (exit code 1): ``tapis-cred`` and this package
+    are of different versions. ``field`` names it, e.g. ``login.expires_at``."""
+
+    def __init__(self, document: str, field: str, problem: str) -> None:
+        super().__init__(
+            f"{document}: tapis-cred's answer {problem}: {field}",
+            "tapis-cred may be another version than this package; reinstall tapis-agent",
+        )
+        self.document = document
+        self.field = field
+
+    def with_message(self, message: str) -> TapisAgentError:
+        return TapisAgentError(message, self.hint, exit_code=self.exit_code, kind=self.kind)
+
+
 _BY_KIND: dict[str, type[TapisAgentError]] = {
     cls.kind: cls
     for cls in (

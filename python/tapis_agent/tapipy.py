@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .agent import Agent
+from .agent import Agent, Token
 from .errors import TapisAgentError
 
 #: Longest margin before expiry at which the token is replaced, in seconds.
@@ -111,12 +111,12 @@ class TokenKeeper:
             for attempt in (1, 2):
                 need = max(1, (expires or 0) - int(time.time()) + 1)
                 try:
-                    return self._store(self.agent._token(need))
+                    return self._store(self.agent.token(need))
                 except TapisAgentError as e:
                     if e.kind != "usage" or attempt == 2:
                         break
                     time.sleep(1.05 - time.time() % 1.0)
-            return self._store(self.agent._token(self._margin()))
+            return self._store(self.agent.token(self._margin()))
 
     def _margin(self) -> int:
         return max(_MIN_MARGIN, min(_MAX_MARGIN, self._lifetime // 2))
@@ -126,19 +126,16 @@ class TokenKeeper:
             current = self._current
             if current is not None and current[1] - int(time.time()) >= current[2]:
                 return current[0]
-            return self._store(self.agent._token(self._margin()))
+            return self._store(self.agent.token(self._margin()))
 
-    def _store(self, doc: Any) -> str:
-        """Keeps the agent's answer ``doc``; the caller holds the lock."""
+    def _store(self, token: Token) -> str:
+        """Keeps the agent's answer ``token``; the caller holds the lock."""
         self.fetches += 1
-        self.username = doc.get("username") or self.username
-        token = doc["access_token"]
-        expires = doc.get("expires_at_unix")
-        if not isinstance(expires, int) or isinstance(expires, bool):
-            raise TapisAgentError("token: the answer has no expires_at_unix")
+        self.username = token.username or self.username
+        expires = int(token.expires_at.timestamp())
         self._lifetime = max(self._lifetime, expires - int(time.time()))
-        self._current = (token, expires, min(self._margin(), max(1, expires - int(time.time()))))
-        return str(token)
+        self._current = (token.access_token, expires, min(self._margin(), max(1, expires - int(time.time()))))
+        return token.access_token
 
 
 def _jwt_exp(token: str) -> int | None:

@@ -10,6 +10,7 @@ import stat
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,22 @@ def test_login_token_status(agent: AgentProcess, fake: Fake) -> None:
     assert st.login.state == "logged_in" and st.login.username == USER
     assert st.agent.base_url == fake.base_url and st.agent.pid == agent.proc.pid
     assert st.login.expires_at == tok.expires_at
+
+
+def test_token_runs_tapis_cred_once(logged_in: AgentProcess, fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapis_agent import _cred
+
+    runs: list[list[str]] = []
+    real = _cred.run
+
+    def counted(args: list[str], **kwargs: Any) -> dict[str, Any]:
+        runs.append(args)
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(_cred, "run", counted)
+    tok = tapis_agent.token(min_valid=60)
+    assert [r[0] for r in runs] == ["token"]
+    assert tok.base_url == fake.base_url
 
 
 def test_establish_check_revoke(logged_in: AgentProcess, fake: Fake) -> None:
@@ -223,15 +240,17 @@ def test_error_documents_are_parsed_defensively() -> None:
     assert errors.from_document({"kind": "usage", "code": 2, "message": "m"}).exit_code == 2
 
 
-def test_times_are_aware_and_tolerant() -> None:
-    from tapis_agent.agent import _time
+def test_times_are_aware_and_strict() -> None:
+    from tapis_agent.agent import _Fields
 
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    assert _time({"t_unix": int(when.timestamp())}, "t") == when
-    assert _time({"t": "2026-01-02T03:04:05Z"}, "t") == when
-    assert _time({"t": "2026-01-02T03:04:05"}, "t") == when
-    assert _time({"t": "not a time"}, "t") is None
-    assert _time({"t_unix": True}, "t") is None
+    read = _Fields({"t": "2026-01-02T03:04:05Z", "t_unix": int(when.timestamp())}, "status").time("t")
+    assert read == when and read.tzinfo is not None
+    assert _Fields({"t": None, "t_unix": None}, "status").opt_time("t") is None
+    for odd in ({"t": "x", "t_unix": True}, {"t_unix": 1}, {"t": "x", "t_unix": None}, {"t": None, "t_unix": None}):
+        with pytest.raises(errors.UnexpectedOutput) as caught:
+            _Fields(odd, "status", "login").time("t")
+        assert caught.value.field.startswith("login.t"), caught.value
 
 
 def test_finds_the_tapis_cred_installed_with_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,12 +1,15 @@
 //! Every `tapis-cred --json` document, produced by the real binary against an
 //! agent and the fake Tapis, matches docs/tapis-cred.schema.json.
 //!
-//! The schema uses a small subset of JSON Schema (type, const, enum,
-//! properties, required, additionalProperties: false, items, oneOf, local
-//! $ref, minimum, maximum), checked by the validator below. A full validator
-//! crate would pull dozens of crates into every CI build for that subset; the
-//! test also fails if the schema ever uses a keyword this validator does not
-//! know, so nothing is silently ignored.
+//! The schema is derived from the client's output types
+//! (client/src/render/schema.rs, which also checks the committed file is
+//! current). It uses a small subset of JSON Schema (type, const, enum,
+//! properties, required, additionalProperties: false, items, oneOf, anyOf,
+//! local $ref, minimum, maximum; format is an annotation, as draft 2020-12
+//! has it by default), checked by the validator below. A full validator crate
+//! would pull dozens of crates into every CI build for that subset; the test
+//! also fails if the schema ever uses a keyword this validator does not know,
+//! so nothing is silently ignored.
 
 use serde_json::Value;
 use std::path::Path;
@@ -29,6 +32,8 @@ const KNOWN: &[&str] = &[
     "additionalProperties",
     "items",
     "oneOf",
+    "anyOf",
+    "format",
     "minimum",
     "maximum",
 ];
@@ -48,9 +53,9 @@ fn check_keywords(schema: &Value, at: &str) {
                 }
             }
             "items" => check_keywords(v, &format!("{at}/items")),
-            "oneOf" => {
+            "oneOf" | "anyOf" => {
                 for (i, sub) in v.as_array().expect("array").iter().enumerate() {
-                    check_keywords(sub, &format!("{at}/oneOf/{i}"));
+                    check_keywords(sub, &format!("{at}/{k}/{i}"));
                 }
             }
             "additionalProperties" => assert_eq!(v, &Value::Bool(false), "at {at}"),
@@ -147,6 +152,15 @@ fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String> {
             ));
         }
     }
+    if let Some(any_of) = schema.get("anyOf").and_then(Value::as_array) {
+        let results: Vec<Vec<String>> = any_of.iter().map(|s| validate(root, s, v, at)).collect();
+        if !results.iter().any(Vec::is_empty) {
+            errs.push(format!(
+                "{at}: matches none of anyOf; closest: {:?}",
+                results.iter().min_by_key(|r| r.len())
+            ));
+        }
+    }
     errs
 }
 
@@ -187,6 +201,13 @@ fn validator_rejects_what_it_should() {
     assert!(!validate(&s, &s, &extra, "$").is_empty());
     let wrong = serde_json::json!({"command": "token", "ok": true, "exit_code": 0});
     assert!(!validate(&s, &s, &wrong, "$").is_empty());
+    // anyOf: an error object or null, nothing else.
+    let system = |error| {
+        serde_json::json!({"command": "check", "ok": true, "exit_code": 0, "systems": [
+            {"system": "ls6", "user": "u", "state": "present", "cached": false, "error": error}]})
+    };
+    assert!(validate(&s, &s, &system(Value::Null), "$").is_empty());
+    assert!(!validate(&s, &s, &system(serde_json::json!("boom")), "$").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! Checks of files and directories: who owns them and who else may read them.
 
-use super::Check;
+use super::{Check, Name};
 use crate::login::tokenfile;
 use crate::time;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -9,7 +9,7 @@ use std::path::Path;
 /// The socket's directory: ours and 0700 (or a root-owned sticky directory
 /// such as `/tmp` when a socket was placed there by hand), and the socket ours.
 pub fn socket_dir(socket: &Path, uid: u32) -> Check {
-    const NAME: &str = "socket dir";
+    const NAME: Name = Name::SocketDir;
     let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Check::pass(NAME, format!("{} (current directory)", socket.display()));
     };
@@ -64,7 +64,7 @@ pub fn socket_dir(socket: &Path, uid: u32) -> Check {
 
 /// The state directory: ours, 0700, and every file in it 0600.
 pub fn state_dir(dir: &Path, uid: u32) -> Check {
-    const NAME: &str = "state dir";
+    const NAME: Name = Name::StateDir;
     let meta = match std::fs::metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -125,7 +125,7 @@ pub fn state_dir(dir: &Path, uid: u32) -> Check {
 /// older than the agent's token (`agent_expires_at`) by more than a minute.
 /// `log` says where the agent's log is.
 pub fn token_file(path: &Path, now: i64, agent_expires_at: Option<i64>, log: &str) -> Check {
-    const NAME: &str = "token file";
+    const NAME: Name = Name::TokenFile;
     let fix = format!(
         "tapis-cred export-token-file   (the agent rewrites it after every refresh; \
          if it stays stale, see its log: {log})"

@@ -1,7 +1,7 @@
 //! Checks that ask other programs: `tapis-agent config show` (the one parser
 //! of the config file) and `systemctl --user`.
 
-use super::Check;
+use super::{Check, Name};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,7 +57,7 @@ fn run(mut cmd: Command) -> std::io::Result<(bool, String, String)> {
 /// the agent's effective settings (`config show --json`) of `profile`.
 /// `file` is the file a running agent reported; else the default applies.
 pub fn config(file: Option<&Path>, profile: Option<&str>) -> (Check, Option<serde_json::Value>) {
-    const NAME: &str = "config";
+    const NAME: Name = Name::Config;
     let Some(agent) = agent_binary() else {
         return (
             Check::fail(
@@ -129,7 +129,7 @@ pub fn config(file: Option<&Path>, profile: Option<&str>) -> (Check, Option<serd
 
 /// The systemd user units, when systemd runs.
 pub fn systemd() -> Check {
-    const NAME: &str = "systemd";
+    const NAME: Name = Name::Systemd;
     if !Path::new("/run/systemd/system").is_dir() {
         return Check::skip(NAME, "systemd is not running here");
     }
@@ -153,7 +153,7 @@ pub fn systemd() -> Check {
 /// The systemd check from `systemctl --user is-enabled` of the socket and
 /// service units and `is-active` of the socket unit.
 fn verdict(socket: &str, service: &str, active: &str) -> Check {
-    const NAME: &str = "systemd";
+    const NAME: Name = Name::Systemd;
     const INSTALL: &str =
         "tapis-agent install-units && systemctl --user enable --now tapis-agent.socket";
     let installed = |state: &str| !state.is_empty() && state != "not-found";

@@ -4,7 +4,7 @@
 //! project's members) and `~/Work` (TACC's $WORK); the rest of the
 //! container, `~/.local` included, is new at each start.
 
-use super::Check;
+use super::{Check, Name};
 use std::path::{Path, PathBuf};
 
 /// Relative to the home directory: the state directory the agent uses on a
@@ -17,7 +17,7 @@ const KEPT: [&str; 2] = ["MyData", "Work"];
 /// Kept too, but readable by the members of each project.
 const SHARED: &str = "MyProjects";
 
-const NAME: &str = "restarts";
+const NAME: Name = Name::Restarts;
 
 /// The check, when this is a JupyterHub server (`JUPYTERHUB_USER` or
 /// `JUPYTERHUB_API_URL` set, as JupyterHub's spawners set them); `None`

@@ -24,9 +24,89 @@ use tapis_agent_proto::{
 /// Latency above which Tapis counts as slow.
 const SLOW_MS: u64 = 2000;
 
+/// A check's name: stable, scripts may match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// `config`
+    Config,
+    /// `socket dir`
+    SocketDir,
+    /// `agent`
+    Agent,
+    /// `login`
+    Login,
+    /// `tapis`
+    Tapis,
+    /// `state dir`
+    StateDir,
+    /// `restarts`
+    Restarts,
+    /// `locks`
+    Locks,
+    /// `systemd`
+    Systemd,
+    /// `token file`
+    TokenFile,
+}
+
+impl Name {
+    /// Every check, in the order they run (for the schema).
+    #[cfg(test)]
+    pub const ALL: [Name; 10] = [
+        Name::Config,
+        Name::SocketDir,
+        Name::Agent,
+        Name::Login,
+        Name::Tapis,
+        Name::StateDir,
+        Name::Restarts,
+        Name::Locks,
+        Name::Systemd,
+        Name::TokenFile,
+    ];
+
+    /// The name as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Name::Config => "config",
+            Name::SocketDir => "socket dir",
+            Name::Agent => "agent",
+            Name::Login => "login",
+            Name::Tapis => "tapis",
+            Name::StateDir => "state dir",
+            Name::Restarts => "restarts",
+            Name::Locks => "locks",
+            Name::Systemd => "systemd",
+            Name::TokenFile => "token file",
+        }
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+impl schemars::JsonSchema for Name {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Name".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"enum": Name::ALL.map(Name::as_str)})
+    }
+}
+
 /// The result of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(inline))]
 pub enum Status {
     /// Fine.
     Pass,
@@ -40,9 +120,10 @@ pub enum Status {
 
 /// One line of the report.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(inline))]
 pub struct Check {
     /// Short name, stable (scripts may match on it).
-    pub name: &'static str,
+    pub name: Name,
     /// The verdict.
     pub status: Status,
     /// What was found.
@@ -52,7 +133,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, status: Status, detail: String, fix: Option<String>) -> Self {
+    fn new(name: Name, status: Status, detail: String, fix: Option<String>) -> Self {
         Self {
             name,
             status,
@@ -60,16 +141,16 @@ impl Check {
             fix,
         }
     }
-    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+    fn pass(name: Name, detail: impl Into<String>) -> Self {
         Self::new(name, Status::Pass, detail.into(), None)
     }
-    fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    fn warn(name: Name, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self::new(name, Status::Warn, detail.into(), Some(fix.into()))
     }
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    fn fail(name: Name, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self::new(name, Status::Fail, detail.into(), Some(fix.into()))
     }
-    fn skip(name: &'static str, detail: impl Into<String>) -> Self {
+    fn skip(name: Name, detail: impl Into<String>) -> Self {
         Self::new(name, Status::Skip, detail.into(), None)
     }
 }
@@ -110,13 +191,13 @@ pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
     let expires_at = match agent.as_mut() {
         Some(a) => login_check(a, settings.as_ref(), now, &log, &mut checks),
         None => {
-            checks.push(Check::skip("login", "the agent is not reachable"));
+            checks.push(Check::skip(Name::Login, "the agent is not reachable"));
             None
         }
     };
     checks.push(match agent.as_mut() {
         Some(a) => tapis_check(a, endpoint.ui, &log),
-        None => Check::skip("tapis", "the agent is not reachable"),
+        None => Check::skip(Name::Tapis, "the agent is not reachable"),
     });
 
     // The agent's own view of its paths wins over `config show`, which sees
@@ -133,14 +214,14 @@ pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
     checks.push(match &state_dir {
         Some(dir) => files::state_dir(dir, uid),
         None => Check::skip(
-            "state dir",
+            Name::StateDir,
             "unknown: neither the agent nor the config says",
         ),
     });
     checks.extend(jupyterhub::check(state_dir.as_deref()));
     checks.push(match agent.as_mut() {
         Some(a) => locks_check(a),
-        None => Check::skip("locks", "the agent is not reachable"),
+        None => Check::skip(Name::Locks, "the agent is not reachable"),
     });
     checks.push(host::systemd());
     let export = match &settings {
@@ -149,7 +230,7 @@ pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
     };
     checks.push(match export {
         Some(path) => files::token_file(&path, now, expires_at, &log),
-        None => Check::skip("token file", "export_token_file is not set"),
+        None => Check::skip(Name::TokenFile, "export_token_file is not set"),
     });
     report(endpoint.ui, &checks)
 }
@@ -184,7 +265,7 @@ fn agent_check(
     match connected {
         Ok(agent) => {
             checks.push(Check::pass(
-                "agent",
+                Name::Agent,
                 format!(
                     "tapis-agent {} answers at {} (protocol {PROTOCOL_VERSION})",
                     agent.agent_version(),
@@ -198,7 +279,7 @@ fn agent_check(
                 .hint
                 .clone()
                 .unwrap_or_else(|| crate::exit::START_AGENT_HINT.into());
-            checks.push(Check::fail("agent", f.message, fix));
+            checks.push(Check::fail(Name::Agent, f.message, fix));
             None
         }
     }
@@ -207,7 +288,7 @@ fn agent_check(
 /// How the agents sharing the state directory take turns, as the agent
 /// found it: `flock`, or lock files when `flock` fails or is node-local.
 fn locks_check(agent: &mut Agent) -> Check {
-    const NAME: &str = "locks";
+    const NAME: Name = Name::Locks;
     let Ok(Response::Status(info)) = agent.call(&Request::Status) else {
         return Check::fail(
             NAME,
@@ -252,7 +333,7 @@ fn login_check(
     log: &str,
     checks: &mut Vec<Check>,
 ) -> Option<i64> {
-    const NAME: &str = "login";
+    const NAME: Name = Name::Login;
     const LOGIN: &str = "tapis-cred login";
     let info = match agent.call(&Request::Status) {
         Ok(Response::Status(info)) => info,
@@ -322,7 +403,7 @@ fn login_check(
 }
 
 fn tapis_check(agent: &mut Agent, ui: Ui, log: &str) -> Check {
-    const NAME: &str = "tapis";
+    const NAME: Name = Name::Tapis;
     let fix = format!(
         "check base_url (tapis-agent config show), the network and any proxy; \
          the agent's log: {log}"
@@ -367,20 +448,28 @@ fn tapis_check(agent: &mut Agent, ui: Ui, log: &str) -> Check {
     }
 }
 
+/// ok is false and exit_code 1 when a check failed.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(crate) struct Report<'a> {
+    /// The checks, in the order they ran.
+    checks: &'a [Check],
+}
+
 fn report(ui: Ui, checks: &[Check]) -> Rendered {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        checks: &'a [Check],
-    }
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     let code = if failed { 1 } else { SUCCESS };
-    render::text(ui, "doctor", code, Body { checks }, human(ui, checks))
+    render::text(ui, "doctor", code, Report { checks }, human(ui, checks))
 }
 
 /// `✓ name  detail` per check, with the fix under warnings and failures.
 /// `-q` keeps only warnings and failures.
 fn human(ui: Ui, checks: &[Check]) -> String {
-    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let width = checks
+        .iter()
+        .map(|c| c.name.as_str().len())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for c in checks {
         if ui.quiet && matches!(c.status, Status::Pass | Status::Skip) {
@@ -392,7 +481,11 @@ fn human(ui: Ui, checks: &[Check]) -> String {
             Status::Fail => ui.paint(31, "✗"),
             Status::Skip => ui.paint(2, "-"),
         };
-        out.push_str(&format!("{mark} {:<width$}  {}\n", c.name, c.detail));
+        out.push_str(&format!(
+            "{mark} {:<width$}  {}\n",
+            c.name.as_str(),
+            c.detail
+        ));
         if let Some(fix) = &c.fix {
             out.push_str(&format!("  {:<width$}  fix: {fix}\n", ""));
         }
@@ -406,9 +499,9 @@ mod tests {
 
     fn sample() -> Vec<Check> {
         vec![
-            Check::pass("config", "/c.toml parses"),
-            Check::fail("agent", "cannot reach the agent", "start it"),
-            Check::skip("systemd", "systemd is not running here"),
+            Check::pass(Name::Config, "/c.toml parses"),
+            Check::fail(Name::Agent, "cannot reach the agent", "start it"),
+            Check::skip(Name::Systemd, "systemd is not running here"),
         ]
     }
 

@@ -7,21 +7,30 @@ use crate::ui::Ui;
 use serde::Serialize;
 use tapis_agent_proto::TokenGrant;
 
+/// `token`: the access token and its expiry.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(super) struct Token<'a> {
+    /// The JWT.
+    access_token: &'a str,
+    /// RFC 3339, UTC.
+    expires_at: String,
+    expires_at_unix: i64,
+    username: &'a str,
+    /// The Tapis the token is for (the agent's base URL).
+    base_url: &'a str,
+}
+
 /// The access token: on stdout alone (it is what the caller asked for), or
-/// in the JSON document. This is the only output that carries a secret.
-pub fn token(ui: Ui, grant: &TokenGrant) -> Rendered {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        access_token: &'a str,
-        expires_at: String,
-        expires_at_unix: i64,
-        username: &'a str,
-    }
-    let body = Body {
+/// in the JSON document with `base_url`, the Tapis it is for (unused by the
+/// human form). This is the only output that carries a secret.
+pub fn token(ui: Ui, grant: &TokenGrant, base_url: &str) -> Rendered {
+    let body = Token {
         access_token: grant.access_token.expose(),
         expires_at: time::rfc3339(grant.expires_at),
         expires_at_unix: grant.expires_at,
         username: &grant.username,
+        base_url,
     };
     choose(ui, "token", SUCCESS, body, || {
         let mut r = Rendered::new(SUCCESS);
@@ -45,22 +54,29 @@ pub struct Login<'a> {
     pub refresh_problem: Option<&'a str>,
 }
 
+/// `login`: the new login.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(super) struct LoggedIn<'a> {
+    username: &'a str,
+    tenant: &'a str,
+    /// RFC 3339, UTC.
+    expires_at: String,
+    expires_at_unix: i64,
+    has_refresh_token: bool,
+    /// False when the agent cannot keep this login fresh: it ends when the
+    /// token expires (a warning is printed on stderr too).
+    refreshable: bool,
+    /// Why the login cannot be refreshed, when it cannot.
+    refresh_problem: Option<&'a str>,
+}
+
 /// A completed login. One that cannot be refreshed gets a warning on stderr
 /// in every mode (and `refreshable: false` with the reason in JSON): such a
 /// login ends when its token expires, and the user must know now.
 pub fn logged_in(ui: Ui, login: &Login<'_>) -> Rendered {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        username: &'a str,
-        tenant: &'a str,
-        expires_at: String,
-        expires_at_unix: i64,
-        has_refresh_token: bool,
-        refreshable: bool,
-        refresh_problem: Option<&'a str>,
-    }
     let l = *login;
-    let body = Body {
+    let body = LoggedIn {
         username: l.username,
         tenant: l.tenant,
         expires_at: time::rfc3339(l.expires_at),
@@ -96,33 +112,43 @@ pub(super) fn unrefreshable_warning(problem: &str, expires_at: i64) -> String {
     )
 }
 
+/// `logout`: the login is gone.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(super) struct LoggedOut {
+    /// The token file the agent kept fresh (export_token_file), removed
+    /// with the login; absent when there was none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(with = "String"))]
+    removed_token_file: Option<String>,
+}
+
 /// A completed logout.
 pub fn logged_out(ui: Ui, removed_token_file: Option<&std::path::Path>) -> Rendered {
-    #[derive(Serialize)]
-    struct Body {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        removed_token_file: Option<String>,
-    }
     let removed = removed_token_file.map(|p| p.display().to_string());
     let line = match &removed {
         Some(p) => format!("logged out; removed the token file {p}"),
         None => "logged out".into(),
     };
-    let body = Body {
+    let body = LoggedOut {
         removed_token_file: removed,
     };
     choose(ui, "logout", SUCCESS, body, || success_line(ui, line))
 }
 
+/// `export-token-file`: the file written.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(super) struct Exported<'a> {
+    path: &'a str,
+    /// RFC 3339, UTC.
+    expires_at: String,
+    expires_at_unix: i64,
+}
+
 /// A written token file.
 pub fn exported(ui: Ui, path: &str, expires_at: i64) -> Rendered {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        path: &'a str,
-        expires_at: String,
-        expires_at_unix: i64,
-    }
-    let body = Body {
+    let body = Exported {
         path,
         expires_at: time::rfc3339(expires_at),
         expires_at_unix: expires_at,
@@ -165,16 +191,17 @@ mod tests {
             expires_at: T,
             username: "testuser".into(),
         };
-        let r = token(human(), &grant);
+        let r = token(human(), &grant, "");
         assert_eq!(
             (r.stdout().as_str(), r.stderr().as_str()),
             ("aaa.bbb.ccc\n", "")
         );
         assert_eq!(
-            parse(&token(json(), &grant)),
+            parse(&token(json(), &grant, "https://designsafe.tapis.io")),
             json!({"command": "token", "ok": true, "exit_code": 0,
                    "access_token": "aaa.bbb.ccc", "expires_at": "2026-11-23T18:00:00Z",
-                   "expires_at_unix": T, "username": "testuser"})
+                   "expires_at_unix": T, "username": "testuser",
+                   "base_url": "https://designsafe.tapis.io"})
         );
     }
 

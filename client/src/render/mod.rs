@@ -5,6 +5,8 @@
 //! promise (one document on stdout) easy to keep and to test.
 
 mod account;
+#[cfg(test)]
+mod schema;
 mod status;
 mod systems;
 
@@ -169,12 +171,19 @@ struct Envelope<'a, T: Serialize> {
     body: T,
 }
 
-/// An error in JSON: the same kind, code, message and hint as the human form.
+/// An error: the same kind, code, message and hint as the human form.
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "error"))]
 struct JsonError<'a> {
+    /// Stable name of the failure; maps one-to-one to the exit code.
+    #[cfg_attr(test, schemars(schema_with = "schema::error_kind"))]
     kind: &'static str,
+    /// The exit code.
+    #[cfg_attr(test, schemars(schema_with = "schema::failure_code"))]
     code: u8,
+    /// What failed and why, as printed after `tapis-cred: ` without --json.
     message: &'a str,
+    /// What to do about it, when there is a hint.
     hint: Option<&'a str>,
 }
 
@@ -198,14 +207,17 @@ fn error_text(message: &str, hint: Option<&str>) -> String {
     text
 }
 
+/// Any command that failed as a whole (usage errors included).
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+struct Failed<'a> {
+    error: JsonError<'a>,
+}
+
 /// A failed command.
 pub fn failure(ui: Ui, command: &str, f: &Failure) -> Rendered {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error: JsonError<'a>,
-    }
     let code = exit::code(f);
-    choose(ui, command, code, Body { error: f.into() }, || {
+    choose(ui, command, code, Failed { error: f.into() }, || {
         let mut r = Rendered::new(code);
         r.err(error_text(&f.message, f.hint.as_deref()));
         r

@@ -9,25 +9,36 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use tapis_agent_proto::{LoginState, StateDirStatus, StatusInfo};
 
+/// status exits 0 whenever the agent answers, logged in or not.
 #[derive(Serialize)]
-struct Body<'a> {
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(super) struct Status<'a> {
     agent: Agent<'a>,
     login: Login<'a>,
+    /// Cached systems, at most 256.
     systems: Vec<System<'a>>,
+    /// How many systems the cache holds in all.
     systems_total: u64,
     state_dir: StateDir<'a>,
 }
 
-/// The state directory, which agents on other nodes may share.
+/// The state directory; any number of agents, on any number of hosts, may
+/// share it.
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(inline))]
 struct StateDir<'a> {
     path: &'a str,
+    /// The filesystem holding it, e.g. "nfs4 (fs1:/home on /home)", when known.
     filesystem: Option<&'a str>,
+    /// How the agents sharing the directory take turns.
+    #[cfg_attr(test, schemars(schema_with = "super::schema::lock_method"))]
     lock_method: &'a str,
+    /// Why lock files are used, when they are.
     lock_reason: Option<&'a str>,
 }
 
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(inline))]
 struct Agent<'a> {
     version: &'a str,
     pid: u32,
@@ -35,11 +46,12 @@ struct Agent<'a> {
     base_url: &'a str,
 }
 
-/// Every login field is always present (null when it does not apply), so a
-/// script can read the same keys whatever the state.
+/// Every key is always present; null when it does not apply to the state.
 #[derive(Serialize, Default)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(inline))]
 struct Login<'a> {
-    state: &'static str,
+    /// Which of the three states; the fields that do not apply to it are null.
+    state: State,
     username: Option<&'a str>,
     tenant: Option<&'a str>,
     reason: Option<&'a str>,
@@ -51,14 +63,29 @@ struct Login<'a> {
     next_refresh_at: Option<String>,
     next_refresh_at_unix: Option<i64>,
     last_refresh_error: Option<&'a str>,
+    /// Why the login cannot be refreshed, when it cannot.
     refresh_problem: Option<&'a str>,
 }
 
+/// The kind of login state, named as in the JSON.
+#[derive(Serialize, Default, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(inline))]
+enum State {
+    #[default]
+    LoggedOut,
+    LoginRequired,
+    LoggedIn,
+}
+
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(inline))]
 struct System<'a> {
     system: &'a str,
     user: &'a str,
+    #[cfg_attr(test, schemars(schema_with = "super::schema::cred_state"))]
     state: &'static str,
+    /// RFC 3339, UTC.
     checked_at: String,
     checked_at_unix: i64,
 }
@@ -66,11 +93,11 @@ struct System<'a> {
 fn login_json(login: &LoginState) -> Login<'_> {
     match login {
         LoginState::LoggedOut => Login {
-            state: "logged_out",
+            state: State::LoggedOut,
             ..Login::default()
         },
         LoginState::LoginRequired { username, reason } => Login {
-            state: "login_required",
+            state: State::LoginRequired,
             username: username.as_deref(),
             reason: Some(reason),
             ..Login::default()
@@ -85,7 +112,7 @@ fn login_json(login: &LoginState) -> Login<'_> {
             last_refresh_error,
             refresh_problem,
         } => Login {
-            state: "logged_in",
+            state: State::LoggedIn,
             username: Some(username),
             tenant: Some(tenant),
             expires_at: Some(time::rfc3339(*expires_at)),
@@ -105,7 +132,7 @@ fn login_json(login: &LoginState) -> Login<'_> {
 /// Renders a status answer as of `now` (Unix seconds). Always exit 0: the
 /// agent answered, whatever the login state.
 pub fn status(ui: Ui, info: &StatusInfo, now: i64) -> Rendered {
-    let body = Body {
+    let body = Status {
         agent: Agent {
             version: &info.agent_version,
             pid: info.pid,
@@ -153,7 +180,8 @@ fn locks(state: &StateDirStatus) -> String {
     match (state.lock_method.as_str(), &state.lock_reason) {
         ("lockfile", Some(why)) => format!("lock files ({why})"),
         ("lockfile", None) => "lock files".to_owned(),
-        (other, _) => other.to_owned(),
+        (other, Some(why)) => format!("{other} ({why})"),
+        (other, None) => other.to_owned(),
     }
 }
 

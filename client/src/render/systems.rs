@@ -6,16 +6,25 @@ use crate::ui::Ui;
 use serde::Serialize;
 use tapis_agent_proto::{Outcome, SystemOutcome};
 
+/// establish, revoke, check: ok is true when every system succeeded;
+/// exit_code is the code of the first failure in request order.
 #[derive(Serialize)]
-struct Body<'a> {
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub(super) struct Systems<'a> {
+    /// One entry per requested system, in request order.
     systems: Vec<SystemJson<'a>>,
 }
 
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(inline))]
 struct SystemJson<'a> {
     system: &'a str,
+    /// The Tapis user the operation was for (empty when it could not be known).
     user: &'a str,
+    /// The state reached; null when this system failed.
+    #[cfg_attr(test, schemars(schema_with = "super::schema::cred_state_or_null"))]
     state: Option<&'static str>,
+    /// Answered from the agent's cache without asking Tapis.
     cached: bool,
     error: Option<JsonError<'a>>,
 }
@@ -24,7 +33,7 @@ struct SystemJson<'a> {
 /// `check`). Successes go to stdout, failures to stderr, in request order.
 pub fn systems(ui: Ui, command: &str, outcomes: &[SystemOutcome]) -> Rendered {
     let code = exit::systems_code(outcomes);
-    let body = Body {
+    let body = Systems {
         systems: outcomes
             .iter()
             .map(|o| {
