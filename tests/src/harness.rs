@@ -51,6 +51,14 @@ impl std::fmt::Debug for TestAgent {
     }
 }
 
+/// Whatever was started under the agent's temp dir (an agent `tapis-cred`
+/// autostarted there) stops with it.
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        crate::procs::stop_under(self.dir.path());
+    }
+}
+
 /// Agent settings suited to tests: quick retries and deadlines.
 pub fn test_config(base_url: &str, state_dir: &Path) -> Config {
     let mut c = Config::new(base_url, state_dir);

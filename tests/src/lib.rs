@@ -6,4 +6,5 @@ pub mod fleet;
 pub mod harness;
 pub mod needs;
 pub mod process;
+pub mod procs;
 pub mod sandbox;
