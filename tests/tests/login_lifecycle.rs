@@ -82,6 +82,29 @@ async fn tokens_stay_valid_when_refresh_tokens_rotate() {
     tokens_stay_valid(fake, 5).await;
 }
 
+/// Tapis's 4 h tokens: moving the agent's clock to 1 min before expiry
+/// (inside the 5 min margin) wakes the refresher, which refreshes at once,
+/// with no caller asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresher_wakes_when_the_clock_moves() {
+    let a = TestAgent::start().await;
+    a.login().await;
+    let expires = |state: LoginState| match state {
+        LoginState::LoggedIn { expires_at, .. } => expires_at,
+        other => panic!("{other:?}"),
+    };
+    let first = expires(login_state(&a).await);
+    a.clock.advance(Duration::from_secs(4 * 3600 - 60));
+    // Far less than the refresher's 30 s look at the state directory.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while expires(login_state(&a).await) == first {
+        assert!(Instant::now() < deadline, "the refresher slept on");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(expires(login_state(&a).await) > a.clock.now() + 3600);
+    a.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_failures_are_retried_while_the_old_token_serves() {
     // 6 s tokens, refresh planned 4 s early: the refresher starts failing
