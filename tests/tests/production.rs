@@ -213,15 +213,18 @@ async fn a_token_the_proxy_calls_revoked_is_refreshed() {
 /// than an ordinary call's. The agent waits for it, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_host_is_reported_as_tapis_says_after_one_check() {
+    // Short times, in the same order as the real ones: an ordinary call's
+    // timeout < Tapis's SSH timeout (its answer's delay) < the agent's
+    // timeout of a call that makes Tapis SSH.
     let a = TestAgent::start_with(FakeConfig::default(), |c| {
-        c.http_timeout = Duration::from_millis(500);
-        c.ssh_call_timeout = Duration::from_secs(5);
+        c.http_timeout = Duration::from_millis(300);
+        c.ssh_call_timeout = Duration::from_millis(1500);
     })
     .await;
     login(&a.socket).await;
     a.fake.set_credential(USER, "ls6", CredFixture::Present);
     a.fake
-        .set_unreachable("ls6", Some(Duration::from_millis(1200)));
+        .set_unreachable("ls6", Some(Duration::from_millis(800)));
     let out = cred(&a.socket, &["--json", "check", "--fresh", "ls6"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -261,7 +264,7 @@ async fn an_unreachable_host_is_reported_as_tapis_says_after_one_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_users_keys_are_created_once_access_propagates() {
     let a = TestAgent::start_with(FakeConfig::default(), |c| {
-        c.new_user_wait = Duration::from_secs(4);
+        c.new_user_wait = Duration::from_secs(2);
     })
     .await;
     login(&a.socket).await;
