@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
 use tapis_agent_tests::harness::{PASSWORD, USER, bin_path, cred_cmd};
+use tapis_agent_tests::needs::is_root;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -237,11 +238,6 @@ async fn plain_http_to_another_host_is_refused_unless_allowed() {
     let _ = agent.kill();
     let _ = agent.wait();
     fake.shutdown().await;
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Raises this process's soft core limit to its hard limit, so that
