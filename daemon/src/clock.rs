@@ -92,6 +92,11 @@ impl TestClock {
     pub fn now(&self) -> i64 {
         self.clock().now()
     }
+
+    /// Now, Unix milliseconds, on this clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock().now_ms()
+    }
 }
 
 fn system_ms() -> i64 {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tapis_agent::clock::TestClock;
 use tapis_agent::store::lock::FlockCall;
-use tapis_agent_proto::{ErrorKind, LoginMethod, Request, Response, Secret};
+use tapis_agent_proto::{ErrorKind, LoginMethod, LoginState, Request, Response, Secret};
 use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
 use tapis_agent_tests::fleet::{Soak, SoakReport, job_array, soak};
 use tapis_agent_tests::harness::{AgentClient, PASSWORD, USER, test_config, wait_for_socket};
@@ -140,6 +140,27 @@ impl InProcess {
     }
 }
 
+/// Waits until no agent has a refresh overdue on `clock`.
+async fn caught_up(clients: &mut [AgentClient], clock: &TestClock) {
+    let deadline = Instant::now() + WAIT;
+    for c in clients {
+        loop {
+            let Response::Status(s) = c.call(Request::Status).await else {
+                panic!("no status")
+            };
+            match s.login {
+                LoginState::LoggedIn {
+                    next_refresh_at: Some(at),
+                    ..
+                } if at <= clock.now() => {}
+                _ => break,
+            }
+            assert!(Instant::now() < deadline, "a refresh never came");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 fn login() -> Request {
     Request::Login(LoginMethod::Password {
         username: USER.into(),
@@ -175,16 +196,18 @@ async fn a_failing_flock_falls_back_to_lock_files() {
         Response::LoggedIn { .. }
     ));
     let grants_before = fake.calls("create_token");
-    // 12 s on the agents' clock, 100 ms at a time; at every step each
-    // agent hands out a token.
+    let started = clock.now_ms();
+    // 12 s on the agents' clock, 100 ms at a time (and what real time
+    // passes meanwhile); at every step each agent hands out a token.
     let mut clients = Vec::new();
     for socket in &agents.sockets {
         clients.push(AgentClient::connect(socket).await);
     }
     for _ in 0..120 {
         clock.advance(Duration::from_millis(100));
-        // A moment for the refreshers, woken by the move, to act.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        // The refreshers, woken by the move, catch up before the clock moves
+        // on: time runs no faster than a loaded machine can follow.
+        caught_up(&mut clients, &clock).await;
         for c in &mut clients {
             let answer = c.call(Request::Token { min_valid_secs: 1 }).await;
             assert!(matches!(answer, Response::Token(_)), "{answer:?}");
@@ -192,9 +215,11 @@ async fn a_failing_flock_falls_back_to_lock_files() {
     }
     drop(clients);
     let grants = fake.calls("create_token") - grants_before;
+    let secs = (clock.now_ms() - started) as f64 / 1000.0;
+    // At most two grants per lifetime, between the five of them.
     assert!(
-        (2..=8).contains(&grants),
-        "{grants} grants in 12 s of 3 s tokens"
+        grants >= 2 && grants as f64 <= 2.0 * secs / 3.0,
+        "{grants} grants in {secs:.1} s of 3 s tokens"
     );
     assert_eq!(fake.stats().expired_token, 0);
     for socket in &agents.sockets {
