@@ -2,12 +2,14 @@
 # The whole test suite, the README's test command:
 #   1. cargo test --workspace, then the client's suites again with the
 #      statically linked tapis-cred
-#   2. the distributable wheel (scripts/build-wheel.sh)
-#   3. a venv (target/python-venv) with that wheel, the real tapipy, pytest,
-#      ruff and mypy from PyPI; ruff and mypy over python/
+#   2. the distributable wheel of this machine's CPU (scripts/build-wheel.sh)
+#   3. ruff and mypy over python/, checking for Python 3.9
 #   4. the Python suite (python/tests) against the wheel's tapis-agent and
-#      tapis-cred and target/debug/fake-tapis
-# A missing prerequisite (no python3, no network for pip) fails the run;
+#      tapis-cred and target/debug/fake-tapis, on Python 3.9 and on 3.13,
+#      each in a venv with the wheel and the real tapipy from PyPI
+#      (scripts/test-pythons.sh; it runs 3.10-3.12 when given no versions)
+# A missing prerequisite (no python3, a missing Python version, no network
+# for pip) fails the run;
 # TAPIS_SKIP_PYTHON=1 skips steps 2-4 on purpose, and says so.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -47,31 +49,12 @@ if [ "${TAPIS_SKIP_PYTHON:-}" = "1" ]; then
   exit 0
 fi
 
-echo "--- wheel (scripts/build-wheel.sh)"
-bash scripts/build-wheel.sh
+# The wheel of this machine's CPU only: the aarch64 wheel is built and run
+# under an arm64 userland by scripts/test-arm64.sh (README, "Two commands").
+echo "--- wheel (scripts/build-wheel.sh --target $(uname -m))"
+bash scripts/build-wheel.sh --target "$(uname -m)"
 
-echo "--- Python suite venv"
-venv="$root/target/python-venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-pip=("$venv/bin/python" -m pip --disable-pip-version-check)
-# Pinned, so that a new release of a linter cannot fail an unchanged tree.
-"${pip[@]}" install --quiet "tapipy==25.4.0" "pytest==9.2.0" "ruff==0.17.6" "mypy==2.4.1" "auditwheel==6.8.2" "dapi==0.6.3"
-"${pip[@]}" install --quiet --force-reinstall --no-deps "$root"/target/wheels/tapis_agent-*.whl
-
-echo "--- ruff, mypy"
-(
-  cd python
-  "$venv/bin/ruff" check .
-  "$venv/bin/ruff" format --check .
-  "$venv/bin/mypy"
-  "$venv/bin/mypy" --python-version 3.11 tests
-)
-
-echo "--- pytest python/tests"
-# From the repository root, so that `tapis_agent` is the wheel's, not
-# python/tapis_agent. The from-checkout build compiles unoptimised (same
-# steps, a fraction of the time); see python/tests/test_wheel.py.
-TAPIS_FAKE_TAPIS="$root/target/debug/fake-tapis" TAPIS_CHECKOUT_BUILD_FAST=1 \
-  "$venv/bin/python" -m pytest python/tests
+# The oldest and the newest supported Python; scripts/test-pythons.sh with
+# no arguments runs the ones between.
+echo "--- Python suite on 3.9 and 3.13 (scripts/test-pythons.sh)"
+bash scripts/test-pythons.sh --lint 3.9 3.13

@@ -134,12 +134,16 @@ pub fn recover(path: &Path, timeout: Duration, ui: Ui, failure: Failure) -> Resu
             ui.note(format_args!("not starting an agent: {why}"));
             return Err(failure);
         }
-        // Another client's agent came up since our connect failed: use it.
-        Decision::Start if !nothing_listens(path) => return Agent::connect(path, timeout, ui),
+        // Another client's agent came up since our connect failed: use it
+        // (unless the directory is another user's: whatever listens there
+        // is not ours).
+        Decision::Start if !taken_by_another_user(path) && !nothing_listens(path) => {
+            return Agent::connect(path, timeout, ui);
+        }
         Decision::Start => {}
     }
     match start(path, ui) {
-        Ok(()) => Agent::connect(path, timeout, ui),
+        Ok(started) => Agent::connect(&started, timeout, ui),
         Err(NotStarted { why, agent_said }) => {
             let mut f = failure;
             f.message = format!("{}; starting one failed: {why}", f.message);
@@ -150,6 +154,17 @@ pub fn recover(path: &Path, timeout: Duration, ui: Ui, failure: Failure) -> Resu
             Err(f)
         }
     }
+}
+
+/// Whether `path` is in the fixed runtime directory and another user has
+/// made that unusable: the agent then goes in a private directory of
+/// unpredictable name (see [`socket::fallback_runtime_dir`]).
+fn taken_by_another_user(path: &Path) -> bool {
+    let uid = socket::effective_uid();
+    let fixed = socket::fixed_runtime_dir(uid);
+    path.parent() == Some(fixed.as_path())
+        && fixed.symlink_metadata().is_ok()
+        && !socket::is_private_dir(&fixed, uid)
 }
 
 /// No socket file, or a stale one: an agent is missing, not slow or foreign.
@@ -180,8 +195,23 @@ impl From<String> for NotStarted {
 }
 
 /// Starts `tapis-agent --socket PATH` detached, unless another client did
-/// so meanwhile, and waits until it accepts connections.
-fn start(path: &Path, ui: Ui) -> Result<(), NotStarted> {
+/// so meanwhile, and waits until it accepts connections. Returns the socket:
+/// `path`, or one in a fresh private directory when another user has taken
+/// `path`'s.
+fn start(path: &Path, ui: Ui) -> Result<PathBuf, NotStarted> {
+    let fresh;
+    let path = if taken_by_another_user(path) {
+        let dir = socket::make_private_runtime_dir(socket::effective_uid())?;
+        ui.note(format_args!(
+            "{} is unusable (another user's?); starting the agent in {}",
+            path.parent().unwrap_or(path).display(),
+            dir.display()
+        ));
+        fresh = dir.join("agent.sock");
+        fresh.as_path()
+    } else {
+        path
+    };
     let dir = path
         .parent()
         .ok_or_else(|| format!("{} has no directory", path.display()))?;
@@ -192,7 +222,7 @@ fn start(path: &Path, ui: Ui) -> Result<(), NotStarted> {
     lock_within(&lock, LOCK_LIMIT).map_err(|e| format!("{}: {e}", lock_path.display()))?;
     if !nothing_listens(path) {
         ui.note(format_args!("another client started the agent"));
-        return Ok(());
+        return Ok(path.to_path_buf());
     }
     let exe = agent_binary()?;
     let log = log_path();
@@ -231,7 +261,7 @@ fn start(path: &Path, ui: Ui) -> Result<(), NotStarted> {
             log.display()
         ));
     }
-    Ok(())
+    Ok(path.to_path_buf())
 }
 
 /// Polls with a short, growing pause until the socket accepts, the agent
@@ -335,12 +365,22 @@ pub fn log_path() -> PathBuf {
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     };
-    let state = env_dir("TAPIS_AGENT_STATE_DIR").unwrap_or_else(|| {
-        env_dir("XDG_STATE_HOME")
-            .or_else(|| env_dir("HOME").map(|h| h.join(".local/state")))
-            .unwrap_or_else(|| PathBuf::from("/"))
-            .join("tapis-agent")
-    });
+    let home = env_dir("HOME");
+    // A JupyterHub server's kept directory, when the user created it
+    // (daemon/src/paths.rs, default_state_dir).
+    let jupyterhub = home
+        .as_ref()
+        .filter(|_| std::env::var_os("JUPYTERHUB_USER").is_some())
+        .map(|h| h.join(crate::doctor::JUPYTERHUB_STATE_DIR))
+        .filter(|d| d.is_dir());
+    let state = env_dir("TAPIS_AGENT_STATE_DIR")
+        .or(jupyterhub)
+        .unwrap_or_else(|| {
+            env_dir("XDG_STATE_HOME")
+                .or_else(|| home.map(|h| h.join(".local/state")))
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join("tapis-agent")
+        });
     state.join("agent.log")
 }
 

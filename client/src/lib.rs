@@ -13,7 +13,6 @@ mod conn;
 mod direct;
 mod doctor;
 mod exit;
-mod fast;
 mod login;
 mod render;
 mod socket;
@@ -29,16 +28,12 @@ use ui::Ui;
 
 /// The whole program: what `tapis-cred`'s `main` runs.
 pub fn main() -> ExitCode {
-    // The hot commands skip clap (see `fast`); the rest, and every error, do not.
-    let cli = match fast::parse(std::env::args_os().skip(1)) {
-        Some(cli) => cli,
-        None => match cli::command()
-            .try_get_matches()
-            .and_then(|m| cli::Cli::from_arg_matches(&m))
-        {
-            Ok(cli) => cli,
-            Err(e) => return ExitCode::from(parse_failure(e, std::env::args_os().skip(1))),
-        },
+    let cli = match cli::command()
+        .try_get_matches()
+        .and_then(|m| cli::Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(parse_failure(e, std::env::args_os().skip(1))),
     };
     let ui = Ui {
         json: cli.global.json,

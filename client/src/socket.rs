@@ -77,8 +77,154 @@ pub fn resolve(
     }
     match xdg_runtime_dir.map(PathBuf::from) {
         Some(dir) if dir.is_absolute() => dir.join("tapis-agent").join("agent.sock"),
-        _ => PathBuf::from(format!("/tmp/tapis-agent-{uid}/agent.sock")),
+        _ => fallback_runtime_dir(uid).join("agent.sock"),
     }
+}
+
+/// `/tmp/tapis-agent-$UID`: the socket's directory without `XDG_RUNTIME_DIR`.
+pub fn fixed_runtime_dir(uid: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/tapis-agent-{uid}"))
+}
+
+/// The agent's rule (`daemon/src/paths.rs`, `fallback_runtime_dir`): the
+/// fixed directory when it is missing or a private directory of `uid`;
+/// else, since another user made it unusable, the private directory of
+/// unpredictable name the agent wrote to the pointer file in the user's
+/// state directory ([`runtime_pointer`]), when it is still `uid`'s and
+/// private; else the fixed one (autostart then makes a private one:
+/// [`make_private_runtime_dir`]).
+pub fn fallback_runtime_dir(uid: u32) -> PathBuf {
+    let fixed = fixed_runtime_dir(uid);
+    if private_or_missing(&fixed, uid) {
+        return fixed;
+    }
+    read_pointer(&runtime_pointer(), uid).unwrap_or(fixed)
+}
+
+/// `<default state dir>/runtime-dir.<host>`, as the agent names it.
+pub fn runtime_pointer() -> PathBuf {
+    let env_dir = |var| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let state = env_dir("XDG_STATE_HOME")
+        .unwrap_or_else(|| {
+            env_dir("HOME")
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join(".local/state")
+        })
+        .join("tapis-agent");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    state.join(format!("runtime-dir.{host}"))
+}
+
+/// Whether `dir` is a directory (not a link) of `uid` closed to others.
+pub fn is_private_dir(dir: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
+}
+
+fn private_or_missing(dir: &Path, uid: u32) -> bool {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+        Ok(_) => is_private_dir(dir, uid),
+    }
+}
+
+/// The directory named by the pointer file, when the file is `uid`'s and
+/// private and the directory too.
+fn read_pointer(pointer: &Path, uid: u32) -> Option<PathBuf> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(pointer)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    let dir = PathBuf::from(text.trim());
+    (dir.is_absolute() && is_private_dir(&dir, uid)).then_some(dir)
+}
+
+/// Makes a private runtime directory of unpredictable name beside the
+/// unusable fixed one (`/tmp/tapis-agent-$UID.XXXXXXXXXXXXXXXX`, 0700) and
+/// points the pointer file at it, as the agent does, for autostart.
+pub fn make_private_runtime_dir(uid: u32) -> Result<PathBuf, String> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let fixed = fixed_runtime_dir(uid);
+    let mut made = None;
+    for _ in 0..16 {
+        let dir = PathBuf::from(format!("{}.{:016x}", fixed.display(), random_u64()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {
+                made = Some(dir);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        }
+    }
+    let dir =
+        made.ok_or_else(|| format!("cannot create a directory beside {}", fixed.display()))?;
+    if !is_private_dir(&dir, uid) {
+        return Err(format!("{} is not private", dir.display()));
+    }
+    let pointer = runtime_pointer();
+    let state = pointer.parent().unwrap_or(Path::new("/"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state)
+        .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+    if !is_private_dir(state, uid) {
+        return Err(format!(
+            "{} must be a directory of yours that only you can enter (chmod 700)",
+            state.display()
+        ));
+    }
+    let tmp = state.join(format!(".runtime-dir.{:016x}.tmp", random_u64()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .and_then(|mut f| writeln!(f, "{}", dir.display()))
+        .and_then(|()| std::fs::rename(&tmp, &pointer));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", pointer.display()));
+    }
+    Ok(dir)
+}
+
+/// 64 random bits from the kernel (the client has no random crate).
+fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut buf = [0u8; 8];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    if read.is_err() {
+        // Unpredictable enough to a neighbour only with urandom; the
+        // directory is still created exclusively and checked.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        return t ^ u64::from(std::process::id()).rotate_left(32);
+    }
+    u64::from_ne_bytes(buf)
 }
 
 /// The uid of the process at the other end of a connected Unix socket, as

@@ -3,14 +3,9 @@
 
 use crate::exit::{self, Failure};
 
-/// Longest accepted system id.
-pub const MAX_SYSTEM_LEN: usize = 80;
-
-/// Most systems in one request; keeps the request well inside one frame.
-pub const MAX_SYSTEMS: usize = 256;
-
-/// Longest accepted user name.
-const MAX_USER_LEN: usize = 128;
+use tapis_agent_proto::limits::{
+    MAX_SYSTEM_ID_LEN as MAX_SYSTEM_LEN, MAX_SYSTEMS_PER_REQUEST as MAX_SYSTEMS, MAX_USER_LEN,
+};
 
 /// Checks each id, then drops repeats keeping the first occurrence, so the
 /// answer lines come back in the order the user typed. Spaces around an id

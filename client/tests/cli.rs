@@ -440,15 +440,20 @@ fn login_agent() -> FakeAgent {
             refresh_problem: None,
         },
         // No configured default user: the client must have one or ask.
-        Request::Settings => Response::Settings(AgentSettings {
-            base_url: "http://127.0.0.1:1".into(),
-            tenant: None,
-            username: None,
-            config_file: None,
-            state_dir: "/nonexistent".into(),
-            export_token_file: None,
-        }),
+        Request::Settings => no_settings(),
         other => panic!("unexpected {other:?}"),
+    })
+}
+
+/// The settings of an agent with nothing configured.
+fn no_settings() -> Response {
+    Response::Settings(AgentSettings {
+        base_url: "http://127.0.0.1:1".into(),
+        tenant: None,
+        username: None,
+        config_file: None,
+        state_dir: "/nonexistent".into(),
+        export_token_file: None,
     })
 }
 
@@ -618,14 +623,7 @@ fn logout_and_export_make_paths_absolute() {
     let agent = FakeAgent::start(|req| match req {
         Request::Logout { .. } => Response::LoggedOut,
         // Logout asks which token file the agent keeps fresh (none here).
-        Request::Settings => Response::Settings(AgentSettings {
-            base_url: "http://127.0.0.1:1".into(),
-            tenant: None,
-            username: None,
-            config_file: None,
-            state_dir: "/nonexistent".into(),
-            export_token_file: None,
-        }),
+        Request::Settings => no_settings(),
         Request::ExportTokenFile { path } => Response::Exported {
             path: path
                 .clone()

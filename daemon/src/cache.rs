@@ -42,75 +42,25 @@ struct Entry {
     checked_at: i64,
 }
 
-/// (user, system) as a map key. Keys held inline (nearly all: a user name
-/// and system id of up to [`SystemKey::INLINE`] bytes together) cost no
-/// allocation of their own. With 10,000 systems the per-entry strings were
-/// 20,000 small allocations made in a burst among the burst's short-lived
-/// ones: they outlived their neighbours and kept several MiB of otherwise
-/// free heap pages resident.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SystemKey(KeyRepr);
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum KeyRepr {
-    /// `user` then `system` in `bytes`, the rest zero.
-    Inline {
-        user_len: u8,
-        len: u8,
-        bytes: [u8; SystemKey::INLINE],
-    },
-    Heap(Box<(String, String)>),
+/// (user, system) as a map key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SystemKey {
+    user: String,
+    system: String,
 }
 
 impl SystemKey {
-    /// Bytes of user and system held without an allocation.
-    pub const INLINE: usize = 44;
-
     /// The key of (user, system).
     pub fn new(user: &str, system: &str) -> Self {
-        let len = user.len() + system.len();
-        match (u8::try_from(user.len()), u8::try_from(len)) {
-            (Ok(user_len), Ok(len8)) if len <= Self::INLINE => {
-                let mut bytes = [0; Self::INLINE];
-                bytes[..user.len()].copy_from_slice(user.as_bytes());
-                bytes[user.len()..len].copy_from_slice(system.as_bytes());
-                Self(KeyRepr::Inline {
-                    user_len,
-                    len: len8,
-                    bytes,
-                })
-            }
-            _ => Self(KeyRepr::Heap(Box::new((
-                user.to_owned(),
-                system.to_owned(),
-            )))),
+        Self {
+            user: user.to_owned(),
+            system: system.to_owned(),
         }
     }
 
     /// The user and the system.
     pub fn parts(&self) -> (&str, &str) {
-        match &self.0 {
-            KeyRepr::Inline {
-                user_len,
-                len,
-                bytes,
-            } => {
-                let (user, system) = bytes[..usize::from(*len)].split_at(usize::from(*user_len));
-                // Both halves were copied from a `str` at a char boundary.
-                (
-                    std::str::from_utf8(user).unwrap_or_default(),
-                    std::str::from_utf8(system).unwrap_or_default(),
-                )
-            }
-            KeyRepr::Heap(parts) => (&parts.0, &parts.1),
-        }
-    }
-}
-
-impl std::fmt::Debug for SystemKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (user, system) = self.parts();
-        write!(f, "({user:?}, {system:?})")
+        (&self.user, &self.system)
     }
 }
 
@@ -435,42 +385,6 @@ mod tests {
         store::write_atomic(&c.path("u", "ls6"), b"{not json").unwrap();
         assert!(!c.present_shared("u", "ls6", TTL));
         assert_eq!(c.snapshot().0.len(), 0);
-    }
-
-    #[test]
-    fn system_keys_tell_every_pair_apart() {
-        let long = "s".repeat(SystemKey::INLINE);
-        let pairs = [
-            ("u", "ls6"),
-            ("u", "ls"),
-            ("ab", "c"),
-            ("a", "bc"),
-            ("", "abc"),
-            ("abc", ""),
-            ("u", long.as_str()),
-            ("", long.as_str()),
-            ("u", &long[1..]),
-            (long.as_str(), "x"),
-            ("üser", "sys.é"),
-        ];
-        for (i, a) in pairs.iter().enumerate() {
-            let ka = SystemKey::new(a.0, a.1);
-            assert_eq!(ka.parts(), *a);
-            assert_eq!(ka, SystemKey::new(a.0, a.1));
-            for b in &pairs[i + 1..] {
-                assert_ne!(ka, SystemKey::new(b.0, b.1), "{a:?} vs {b:?}");
-            }
-        }
-        assert!(matches!(SystemKey::new("u", &long).0, KeyRepr::Heap(_)));
-        assert!(matches!(
-            SystemKey::new("u", &long[1..]).0,
-            KeyRepr::Inline { .. }
-        ));
-        assert_eq!(size_of::<SystemKey>(), 48);
-        assert_eq!(
-            format!("{:?}", SystemKey::new("u", "ls6")),
-            r#"("u", "ls6")"#
-        );
     }
 
     #[test]

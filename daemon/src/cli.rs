@@ -184,7 +184,6 @@ fn run(effective: Effective) -> anyhow::Result<()> {
         profiles,
         ..
     } = effective;
-    crate::heap::one_arena();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(BLOCKING_THREADS)
@@ -198,6 +197,11 @@ fn run(effective: Effective) -> anyhow::Result<()> {
     let main = rt.spawn(async move {
         let (listener, place) = systemd::listen_or_bind(&socket)?;
         tracing::info!(socket = %place, "listening");
+        // `exec`s killed beside this socket left their directories (and
+        // perhaps a live token file).
+        if let Some(dir) = socket.parent() {
+            crate::deploy::remove_stale_exec_dirs(dir);
+        }
         let profiles = crate::multi::Profiles::start(profiles)?;
         let status = format!("serving on {place}");
         tokio::spawn(systemd::watchdog());

@@ -1,7 +1,7 @@
 //! One client connection: peer check, hello, then framed request/response.
 
 use crate::dispatch::Agent;
-use crate::idle::IdleSet;
+use crate::idle::{IdleSet, Wait};
 use interprocess::local_socket::tokio::{Stream, prelude::*};
 use std::future::Future;
 use std::sync::Arc;
@@ -42,6 +42,12 @@ pub async fn serve(
             return;
         }
     }
+    let out = Out {
+        stream: &stream,
+        within: agent.config.write_timeout,
+        idle: &idle,
+        conn,
+    };
     let mut greeted = false;
     let mut frames = FrameReader::new();
     // The hello's answer, while it waits to go out with the next answer.
@@ -53,23 +59,24 @@ pub async fn serve(
             agent.config.hello_timeout
         };
         let mut reader = &stream;
-        let waiting = idle.waiting(conn, greeted);
+        let waiting = idle.waiting(conn, if greeted { Wait::Request } else { Wait::Hello });
         let body = tokio::select! {
-            r = tokio::time::timeout(wait, frames.read_frame(&mut reader)) => r,
-            _ = shutdown.changed() => return,
-            _ = waiting.closed() => {
-                // The next thing the client reads is this answer, whether it
-                // is about to say hello or to ask again: a retry, exit 9.
-                tracing::debug!(conn, greeted, "closing the longest-waiting connection to make room");
-                let busy = ErrorReply::new(
-                    ErrorKind::Busy,
-                    "the agent is at its connection limit and closed this idle connection",
-                )
-                .with_hint("try again; close connections you do not use");
-                let _ = reply(&stream, agent.config.write_timeout, &mut held, &Response::Error(busy)).await;
-                return;
-            }
-        };
+                    r = tokio::time::timeout(wait, frames.read_frame(&mut reader)) => r,
+                    _ = shutdown.changed() => return,
+                    _ = waiting.closed() => {
+                        // The next thing the client reads is this answer, whether it
+                        // is about to say hello or to ask again: a retry, exit 9.
+                        tracing::debug!(conn, greeted, "closing the longest-waiting connection to make room");
+                        let busy = ErrorReply::new(
+                            ErrorKind::Busy,
+                            "the agent is at its connection limit and closed this idle connection",
+                        )
+                        .with_hint("try again; close connections you do not use");
+                        let _ = reply(
+        &out, &mut held, &Response::Error(busy)).await;
+                        return;
+                    }
+                };
         drop(waiting);
         let body = match body {
             Err(_) => {
@@ -85,13 +92,7 @@ pub async fn serve(
             Ok(r) => r,
             Err(e) => {
                 tracing::info!(conn, error = %e, "bad request frame; closing connection");
-                let _ = reply(
-                    &stream,
-                    agent.config.write_timeout,
-                    &mut held,
-                    &protocol_error(&e),
-                )
-                .await;
+                let _ = reply(&out, &mut held, &protocol_error(&e)).await;
                 return;
             }
         };
@@ -102,8 +103,7 @@ pub async fn serve(
             } = req
             else {
                 let _ = reply(
-                    &stream,
-                    agent.config.write_timeout,
+                    &out,
                     &mut held,
                     &Response::Error(ErrorReply::new(
                         ErrorKind::Usage,
@@ -124,13 +124,7 @@ pub async fn serve(
                 );
                 let e = ErrorReply::new(ErrorKind::AgentUnreachable, msg)
                     .with_hint("restart the agent after upgrading, or use the matching tapis-cred");
-                let _ = reply(
-                    &stream,
-                    agent.config.write_timeout,
-                    &mut held,
-                    &Response::Error(e),
-                )
-                .await;
+                let _ = reply(&out, &mut held, &Response::Error(e)).await;
                 return;
             }
             greeted = true;
@@ -146,10 +140,7 @@ pub async fn serve(
                     Ok(frame) => held = Some(frame),
                     Err(_) => return,
                 }
-            } else if reply(&stream, agent.config.write_timeout, &mut held, &hello)
-                .await
-                .is_err()
-            {
+            } else if reply(&out, &mut held, &hello).await.is_err() {
                 return;
             }
             continue;
@@ -158,11 +149,10 @@ pub async fn serve(
         let span = tracing::debug_span!("request", conn, request_id, kind = kind(&req));
         let systems = systems_of(&req);
         let handling = agent.handle(req).instrument(span);
-        let Some(answer) = with_progress(&stream, &agent, &mut held, &systems, handling).await
-        else {
+        let Some(answer) = with_progress(&out, &agent, &mut held, &systems, handling).await else {
             return;
         };
-        if let Err(e) = reply(&stream, agent.config.write_timeout, &mut held, &answer).await {
+        if let Err(e) = reply(&out, &mut held, &answer).await {
             tracing::debug!(conn, error = %e, "cannot send the answer");
             return;
         }
@@ -174,7 +164,7 @@ pub async fn serve(
 /// client stopped reading them; the request still runs to its end (others
 /// may share its work) but its answer has nowhere to go.
 async fn with_progress(
-    stream: &Stream,
+    out: &Out<'_>,
     agent: &Agent,
     held: &mut Option<Vec<u8>>,
     systems: &[String],
@@ -190,7 +180,7 @@ async fn with_progress(
             _ = ticks.tick(), if listening => {
                 let notes = agent.registry.ctx().progress.describe(systems);
                 let note = Response::Progress(notes);
-                if let Err(e) = reply(stream, agent.config.write_timeout, held, &note).await {
+                if let Err(e) = reply(out, held, &note).await {
                     tracing::debug!(error = %e, "cannot send progress; the client is gone");
                     listening = false;
                 }
@@ -209,35 +199,97 @@ fn systems_of(req: &Request) -> Vec<String> {
     }
 }
 
-/// Writes `resp`, behind the frame `held` back for it if there is one, in
-/// one write.
-async fn reply(
-    stream: &Stream,
+/// Where answers go: the stream, how long a write may take, and the set
+/// through which a connection whose client does not read can be shed.
+struct Out<'a> {
+    stream: &'a Stream,
     within: Duration,
+    idle: &'a IdleSet,
+    conn: u64,
+}
+
+/// Writes `resp`, behind the frame `held` back for it if there is one, in
+/// one write. A write that cannot finish at once (the client is not
+/// reading) marks the connection as sheddable while it waits: a client
+/// that never reads cannot hold a connection slot for the whole
+/// `write_timeout` while others are turned away.
+async fn reply(
+    out: &Out<'_>,
     held: &mut Option<Vec<u8>>,
     resp: &Response,
 ) -> Result<(), CodecError> {
+    use std::task::Poll;
     use tokio::io::AsyncWriteExt;
     // Answers may carry a token: the buffer is wiped after use.
-    let frame = zeroize::Zeroizing::new(encode_frame(resp)?);
-    let out = match held.take() {
+    let frame = zeroize::Zeroizing::new(encode_answer(resp)?);
+    let bytes = match held.take() {
         Some(mut first) => {
             first.extend_from_slice(&frame);
             zeroize::Zeroizing::new(first)
         }
         None => frame,
     };
-    let mut w = stream;
+    let mut w = out.stream;
     let write = async {
-        w.write_all(&out).await?;
+        w.write_all(&bytes).await?;
         w.flush().await
     };
-    match tokio::time::timeout(within, write).await {
+    let write = tokio::time::timeout(out.within, write);
+    tokio::pin!(write);
+    // Almost every answer goes out in the first poll: only a write that
+    // has to wait is registered.
+    let first = std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    let finished = match first {
+        Some(r) => r,
+        None => {
+            let blocked = out.idle.waiting(out.conn, Wait::Reader);
+            tokio::select! {
+                r = &mut write => r,
+                _ = blocked.closed() => {
+                    tracing::debug!(conn = out.conn, "closing a connection whose client does not read, to make room");
+                    return Err(CodecError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "shed: the client does not read its answers",
+                    )));
+                }
+            }
+        }
+    };
+    match finished {
         Ok(r) => r.map_err(CodecError::Io),
         Err(_) => Err(CodecError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "client did not read its answer",
         ))),
+    }
+}
+
+/// `resp` as a frame; an answer too large for one is replaced by an error
+/// saying so, which the client shows, rather than lost.
+fn encode_answer(resp: &Response) -> Result<Vec<u8>, CodecError> {
+    match encode_frame(resp) {
+        Err(CodecError::TooLarge { .. } | CodecError::Encode(_)) => {
+            let len = tapis_agent_proto::encoded_len(resp);
+            tracing::warn!(
+                len,
+                "an answer does not fit in one frame; sending an error instead"
+            );
+            encode_frame(&Response::Error(
+                ErrorReply::new(
+                    ErrorKind::Other,
+                    format!(
+                        "the answer ({len} bytes) does not fit in one frame ({} bytes)",
+                        tapis_agent_proto::MAX_FRAME_LEN
+                    ),
+                )
+                .with_hint("ask for fewer systems at once"),
+            ))
+        }
+        other => other,
     }
 }
 

@@ -13,8 +13,8 @@ use tapis_agent_proto::{
     StateDirStatus, StatusInfo, SystemOutcome,
 };
 
-/// Most systems in one request.
-pub const MAX_SYSTEMS_PER_REQUEST: usize = 256;
+pub use tapis_agent_proto::limits::MAX_SYSTEMS_PER_REQUEST;
+use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_USER_LEN};
 /// Longest `--min-valid` accepted (30 days).
 const MAX_MIN_VALID: u64 = 30 * 24 * 3600;
 
@@ -116,14 +116,14 @@ impl Agent {
             .filter(|u| !u.is_empty())
             .or_else(|| self.tokens.username())
         {
-            Some(u) if valid_id(&u) => u,
+            Some(u) if valid_id(&u, MAX_USER_LEN) => u,
             Some(u) => return error(ErrorKind::Usage, format!("invalid user name {u:?}")),
             None => return Response::Error(self.tokens.not_logged_in()),
         };
         let run = |system: String| {
             let user = user.clone();
             async move {
-                let outcome = if valid_id(&system) {
+                let outcome = if valid_id(&system, MAX_SYSTEM_ID_LEN) {
                     match self.registry.run(op, &user, &system).await {
                         Ok((state, cached)) => (Outcome::Ok(state), cached),
                         Err(e) => (Outcome::Err(e), false),
@@ -131,7 +131,9 @@ impl Agent {
                 } else {
                     let e =
                         ErrorReply::new(ErrorKind::Usage, format!("invalid system id {system:?}"))
-                            .with_hint("system ids contain only letters, digits, '.', '_' and '-'");
+                            .with_hint(format!(
+                                "system ids have at most {MAX_SYSTEM_ID_LEN} letters, digits, '.', '_' and '-'"
+                            ));
                     (Outcome::Err(e), false)
                 };
                 SystemOutcome {
@@ -144,11 +146,20 @@ impl Agent {
         };
         // Systems run concurrently; the upstream slots bound the upstream work.
         let mut pending: Vec<_> = systems.into_iter().map(|s| Box::pin(run(s))).collect();
-        let outcomes = if pending.len() == 1 {
+        let mut outcomes = if pending.len() == 1 {
             vec![pending.remove(0).await]
         } else {
             join_all(pending).await
         };
+        // Long ids with long messages can outgrow a frame: the messages are
+        // shortened rather than the answer lost.
+        let len = tapis_agent_proto::encoded_len(&Response::Systems(Vec::new()))
+            + outcomes
+                .iter()
+                .map(tapis_agent_proto::encoded_len)
+                .sum::<usize>()
+            + 8;
+        tapis_agent_proto::limits::fit_outcomes(&mut outcomes, len);
         Response::Systems(outcomes)
     }
 
@@ -233,9 +244,9 @@ async fn join_all<F: Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
     slots.into_iter().flatten().collect()
 }
 
-fn valid_id(s: &str) -> bool {
+fn valid_id(s: &str, max_len: usize) -> bool {
     !s.is_empty()
-        && s.len() <= 128
+        && s.len() <= max_len
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
 }
@@ -254,12 +265,13 @@ mod tests {
 
     #[test]
     fn ids_are_validated() {
-        assert!(valid_id("designsafe.storage.default"));
-        assert!(valid_id("ls6"));
-        assert!(!valid_id(""));
-        assert!(!valid_id("a/b"));
-        assert!(!valid_id("a b"));
-        assert!(!valid_id(&"x".repeat(129)));
+        assert!(valid_id("designsafe.storage.default", MAX_SYSTEM_ID_LEN));
+        assert!(valid_id("ls6", MAX_SYSTEM_ID_LEN));
+        assert!(!valid_id("", MAX_SYSTEM_ID_LEN));
+        assert!(!valid_id("a/b", MAX_SYSTEM_ID_LEN));
+        assert!(!valid_id("a b", MAX_SYSTEM_ID_LEN));
+        assert!(!valid_id(&"x".repeat(129), MAX_USER_LEN));
+        assert!(!valid_id(&"x".repeat(81), MAX_SYSTEM_ID_LEN));
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
-//! Connections waiting for their next frame, oldest first. When every
-//! connection slot is taken and another client is at the door, the accept
-//! loop closes the connection that has waited longest, so that clients
-//! holding connections open (or never finishing a frame) cannot lock out
-//! the ones that have something to ask.
+//! Connections waiting on their client, oldest first: for its next frame,
+//! or to read an answer. When every connection slot is taken and another
+//! client is at the door, the accept loop closes the connection that has
+//! waited longest, so that clients holding connections open (never
+//! finishing a frame, or never reading what they asked for) cannot lock
+//! out the ones that have something to ask.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,15 +13,29 @@ use tokio::sync::Notify;
 /// A connection that has not said hello is closed once it has waited this
 /// long: a real client sends its hello right after connecting.
 pub const SHED_NEW_AFTER: Duration = Duration::from_millis(100);
+/// A connection whose client has not read its answer for this long is
+/// closed: a client that asked reads at once.
+pub const SHED_WRITER_AFTER: Duration = Duration::from_millis(100);
 /// A connection that has said hello is closed once it has been idle this
 /// long between requests.
 pub const SHED_GREETED_AFTER: Duration = Duration::from_secs(1);
 
 type Key = (Instant, u64);
 
+/// What a connection is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Its hello.
+    Hello,
+    /// Its client to read an answer the agent is writing.
+    Reader,
+    /// Its next request, after the hello.
+    Request,
+}
+
 #[derive(Debug)]
 struct Waiter {
-    greeted: bool,
+    wait: Wait,
     close: Arc<Notify>,
 }
 
@@ -40,14 +55,14 @@ impl IdleSet {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Marks connection `conn` as waiting for input until the guard drops.
-    pub fn waiting(&self, conn: u64, greeted: bool) -> IdleGuard<'_> {
+    /// Marks connection `conn` as waiting on its client until the guard drops.
+    pub fn waiting(&self, conn: u64, wait: Wait) -> IdleGuard<'_> {
         let key = (Instant::now(), conn);
         let close = Arc::new(Notify::new());
         self.lock().insert(
             key,
             Waiter {
-                greeted,
+                wait,
                 close: close.clone(),
             },
         );
@@ -59,19 +74,22 @@ impl IdleSet {
     }
 
     /// Tells the connection that has waited longest to close: one that
-    /// never said hello first, else one idle between requests, each only
-    /// past its grace period ([`SHED_NEW_AFTER`], [`SHED_GREETED_AFTER`]).
-    /// False when no connection qualifies.
+    /// never said hello first, else one whose client does not read its
+    /// answer, else one idle between requests, each only past its grace
+    /// period ([`SHED_NEW_AFTER`], [`SHED_WRITER_AFTER`],
+    /// [`SHED_GREETED_AFTER`]). False when no connection qualifies.
     pub fn shed_one(&self) -> bool {
         let now = Instant::now();
         let mut waiting = self.lock();
-        let pick = |greeted: bool, after: Duration| {
+        let pick = |wait: Wait, after: Duration| {
             waiting
                 .iter()
-                .find(|(k, w)| w.greeted == greeted && now.duration_since(k.0) >= after)
+                .find(|(k, w)| w.wait == wait && now.duration_since(k.0) >= after)
                 .map(|(k, _)| *k)
         };
-        let Some(key) = pick(false, SHED_NEW_AFTER).or_else(|| pick(true, SHED_GREETED_AFTER))
+        let Some(key) = pick(Wait::Hello, SHED_NEW_AFTER)
+            .or_else(|| pick(Wait::Reader, SHED_WRITER_AFTER))
+            .or_else(|| pick(Wait::Request, SHED_GREETED_AFTER))
         else {
             return false;
         };
@@ -120,9 +138,9 @@ mod tests {
     #[tokio::test]
     async fn sheds_the_oldest_silent_connection_first() {
         let set = IdleSet::new();
-        let greeted = set.waiting(1, true);
-        let silent_old = set.waiting(2, false);
-        let silent_new = set.waiting(3, false);
+        let greeted = set.waiting(1, Wait::Request);
+        let silent_old = set.waiting(2, Wait::Hello);
+        let silent_new = set.waiting(3, Wait::Hello);
         // Nobody has waited long enough yet.
         assert!(!set.shed_one());
         std::thread::sleep(SHED_NEW_AFTER);
@@ -137,6 +155,14 @@ mod tests {
         // The greeted one is still within its grace period.
         assert!(!set.shed_one());
         assert_eq!(set.len(), 1, "shed connections leave the set at once");
+        // A client that does not read its answer goes before an idle one.
+        let writer = set.waiting(4, Wait::Reader);
+        std::thread::sleep(SHED_WRITER_AFTER);
+        assert!(set.shed_one());
+        tokio::time::timeout(Duration::from_secs(1), writer.closed())
+            .await
+            .expect("the blocked writer told to close");
+        drop(writer);
         drop((silent_old, silent_new));
         drop(greeted);
         assert!(set.is_empty());

@@ -15,7 +15,6 @@ pub mod deploy;
 pub mod dispatch;
 pub mod errors;
 pub mod generate;
-pub mod heap;
 pub mod host;
 pub mod idle;
 pub mod jwt;

@@ -25,6 +25,9 @@ pub fn forbid() {
     let original = get_core_limit().ok();
     let _ = ORIGINAL.set(original);
     match original {
+        // Already 0 (systemd's LimitCORE=0, whose seccomp filter would
+        // refuse the call anyway).
+        Some(lim) if lim.rlim_cur == 0 => {}
         Some(lim) => {
             let zero = libc::rlimit {
                 rlim_cur: 0,

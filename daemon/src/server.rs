@@ -41,7 +41,9 @@ pub enum RunError {
 
 /// Serves requests on `listener` until `shutdown` completes, then stops
 /// accepting, lets in-flight requests finish (bounded by
-/// `config.shutdown_grace`), persists state and returns.
+/// `config.shutdown_grace`), stops the background tasks and returns.
+/// Nothing is left to save then: tokens and cache entries are written to
+/// the state directory when they change.
 pub async fn run(
     listener: Listener,
     config: Config,

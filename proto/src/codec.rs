@@ -45,6 +45,37 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_FRAME_LEN>()
 }
 
+/// What decoding one frame may allocate. bincode counts memory, not bytes
+/// read: a list claims its element size times its length, so the 256
+/// per-system results of a full answer (a frame of under 64 KiB) claim
+/// more than the frame's length. The frame itself stays bounded by
+/// [`MAX_FRAME_LEN`]; this bounds what it can make the reader allocate.
+const DECODE_LIMIT: usize = 8 * MAX_FRAME_LEN;
+
+fn decode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// The length of `msg`'s frame body, whether or not it fits in a frame
+/// (`usize::MAX` when it cannot be encoded at all).
+pub fn encoded_len<T: Serialize>(msg: &T) -> usize {
+    struct Count(usize);
+    impl Write for Count {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match bincode::serde::encode_into_std_write(msg, &mut count, bincode::config::standard()) {
+        Ok(_) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 /// Encodes `msg` as a complete frame: header followed by body.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     let mut frame = vec![0u8; FRAME_HEADER_LEN];
@@ -64,7 +95,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
     if body.len() > MAX_FRAME_LEN {
         return Err(CodecError::TooLarge { len: body.len() });
     }
-    let (msg, used) = bincode::serde::decode_from_slice(body, config())
+    let (msg, used) = bincode::serde::decode_from_slice(body, decode_config())
         .map_err(|e| CodecError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(CodecError::Decode(format!(

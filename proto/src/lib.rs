@@ -8,13 +8,14 @@
 
 mod codec;
 mod error;
+pub mod limits;
 mod message;
 mod secret;
 pub mod suggest;
 
 pub use codec::{
-    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, read_answer, read_frame,
-    write_frame,
+    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, encoded_len, read_answer,
+    read_frame, write_frame,
 };
 #[cfg(feature = "tokio")]
 pub use codec::{FrameReader, read_answer_async, read_frame_async, write_frame_async};

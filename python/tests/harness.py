@@ -50,6 +50,9 @@ SCRUBBED = (
     "LISTEN_PID",
     "LISTEN_FDNAMES",
     "RUST_LOG",
+    # On a JupyterHub server the agent may keep its state in ~/MyData.
+    "JUPYTERHUB_USER",
+    "JUPYTERHUB_API_URL",
 )
 
 

@@ -710,3 +710,324 @@ async fn a_config_file_of_another_user_is_refused() {
         "{err}"
     );
 }
+
+/// Runs `program args` as `nobody` with `home` as its home and no runtime
+/// directory, capturing its output.
+fn as_nobody(home: &std::path::Path, program: &std::path::Path, args: &[&str]) -> Output {
+    std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(program)
+        .args(args)
+        .env("HOME", home)
+        .env("TAPIS_AGENT_AUTOSTART", "1")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("TAPIS_AGENT_SOCK")
+        .env_remove("TAPIS_AGENT_STATE_DIR")
+        .env_remove("INVOCATION_ID")
+        .env_remove("NOTIFY_SOCKET")
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run as nobody")
+}
+
+/// Point 3: another user creates `/tmp/tapis-agent-$UID` first (here root
+/// for the user `nobody`, open to all). `exec` still runs the job, with an
+/// agent in a private directory of unpredictable name; autostart starts the
+/// agent there, and later commands find it through the pointer file in the
+/// user's state directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(as_root), ignore = "needs root")]
+async fn a_neighbour_owning_the_runtime_directory_cannot_stop_a_job() {
+    use std::os::unix::fs::PermissionsExt;
+    assert!(is_root(), "needs root to act as two users");
+    let fixed = std::path::PathBuf::from("/tmp/tapis-agent-65534");
+    let cleanup = || {
+        let _ = std::fs::remove_dir_all(&fixed);
+        for e in std::fs::read_dir("/tmp").expect("tmp").flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with("tapis-agent-65534.")
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    };
+    cleanup();
+    std::fs::create_dir(&fixed).expect("mkdir");
+    std::fs::set_permissions(&fixed, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let home = temp_dir("th");
+    std::os::unix::fs::chown(home.path(), Some(65534), Some(65534)).expect("chown");
+    let h = home.path().to_owned();
+
+    let exec = blocking(move || {
+        as_nobody(
+            &h,
+            &bin_path("tapis-agent"),
+            &["--base-url", "http://127.0.0.1:9", "exec", "--quiet", "--"]
+                .into_iter()
+                .chain(["sh", "-c", "echo \"$TAPIS_AGENT_SOCK\""])
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await;
+    assert_eq!(exec.status.code(), Some(0), "{exec:?}");
+    let used = text(&exec.stdout);
+    assert!(
+        used.starts_with("/tmp/tapis-agent-65534.") && used.contains("/exec-"),
+        "the job ran with {used}"
+    );
+    let private_dir = used.split("/exec-").next().unwrap_or_default().to_owned();
+    let pointer = std::fs::read_dir(home.path().join(".local/state/tapis-agent"))
+        .expect("state dir")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("runtime-dir."))
+        .expect("pointer file");
+    assert_eq!(
+        std::fs::read_to_string(pointer.path())
+            .expect("pointer")
+            .trim(),
+        private_dir
+    );
+    let meta = std::fs::symlink_metadata(&private_dir).expect("private dir");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+
+    // Autostart starts the agent in that directory; the next command finds it.
+    let h = home.path().to_owned();
+    let (first, second) = blocking(move || {
+        let cred = bin_path("tapis-cred");
+        (
+            as_nobody(&h, &cred, &["--json", "status"]),
+            as_nobody(&h, &cred, &["--json", "-v", "status"]),
+        )
+    })
+    .await;
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    assert_eq!(second.status.code(), Some(0), "{second:?}");
+    let pid = |out: &Output| {
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("status --json")["agent"]
+            ["pid"]
+            .as_u64()
+            .expect("pid")
+    };
+    let agent = pid(&first);
+    assert_eq!(agent, pid(&second), "a second agent was started");
+    assert!(
+        text(&second.stderr).contains(&format!("{private_dir}/agent.sock")),
+        "{}",
+        text(&second.stderr)
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &agent.to_string()])
+        .status();
+    std::os::unix::fs::chown(home.path(), Some(0), Some(0)).expect("chown");
+    cleanup();
+}
+
+/// Point 9: an `exec` killed with SIGKILL leaves its directory (with, when
+/// logged in, a token file that still works); the next agent or `exec`
+/// started there removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directories_of_killed_execs_are_removed_at_start_up() {
+    let runtime = temp_dir("th");
+    let base = runtime.path().join("tapis-agent");
+    let state = temp_dir("th");
+    let exec = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin_path("tapis-agent"));
+        cmd.args(["--base-url", "http://127.0.0.1:9", "--state-dir"])
+            .arg(state.path().join("s"))
+            .args(["exec", "--private", "--quiet", "--"])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env_remove("TAPIS_AGENT_SOCK")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let exec_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&base)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("exec-"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut killed = {
+        use std::os::unix::process::CommandExt;
+        exec(&["sleep", "30"])
+            .process_group(0)
+            .spawn()
+            .expect("exec")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while exec_dirs().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "exec made no directory"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // exec and its command, as a job scheduler kills them.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", killed.id())])
+        .status();
+    let _ = killed.wait();
+    let left = exec_dirs();
+    assert_eq!(left.len(), 1, "{left:?}");
+    // Another exec starts beside it: the dead one's directory goes.
+    let status = exec(&["true"]).status().expect("exec");
+    assert!(status.success());
+    assert_eq!(exec_dirs(), Vec::<std::path::PathBuf>::new());
+    // So does an agent starting on the socket beside such a directory.
+    let stale = base.join(format!("exec-{}-0000beef", u32::MAX - 1));
+    std::fs::create_dir(&stale).expect("mkdir");
+    let paths = AgentPaths {
+        socket: base.join("agent.sock"),
+        ..AgentPaths::under(state.path())
+    };
+    let _agent = AgentProcess::start(&paths, "http://127.0.0.1:9", "info").await;
+    assert!(!stale.exists(), "the agent left a dead exec's directory");
+}
+
+/// Point 8: the limits the client accepts fit the frames the agent sends:
+/// `check` of 256 ids of 80 characters (Tapis knows none of them, so every
+/// answer is an error with a message) answers, one result per id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_of_256_long_ids_answers() {
+    use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_SYSTEMS_PER_REQUEST};
+    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
+    let dir = temp_dir("th");
+    let paths = AgentPaths::under(dir.path());
+    let _agent = AgentProcess::start(&paths, &fake.base_url(), "warn").await;
+    let socket = paths.socket.clone();
+    let ids: Vec<String> = (0..MAX_SYSTEMS_PER_REQUEST)
+        .map(|i| format!("s{i:0>width$}", width = MAX_SYSTEM_ID_LEN - 1))
+        .collect();
+    let (login, human, json) = blocking(move || {
+        let login = login(&socket);
+        let mut args = vec!["check"];
+        args.extend(ids.iter().map(String::as_str));
+        let human = cred_cmd(&socket, &args, None);
+        let mut json_args = vec!["--json"];
+        json_args.extend(&args);
+        (login, human, cred_cmd(&socket, &json_args, None))
+    })
+    .await;
+    assert_eq!(login.status.code(), Some(0), "{login:?}");
+    for out in [&human, &json] {
+        let code = out.status.code();
+        assert!(
+            code != Some(7) && code != Some(1),
+            "{code:?} {}",
+            text(&out.stderr)
+        );
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let results = doc["results"]
+        .as_array()
+        .or_else(|| doc["systems"].as_array())
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(results.len(), MAX_SYSTEMS_PER_REQUEST, "{doc}");
+    fake.shutdown().await;
+}
+
+/// Point 8: 600 clients of the user's own uid that ask and never read their
+/// answers (each blocks the agent's write once its socket buffer is full)
+/// cannot hold the 512 connection slots: `status` answers within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_do_not_delay_status() {
+    use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_SYSTEMS_PER_REQUEST};
+    use tapis_agent_proto::{PROTOCOL_VERSION, Request, encode_frame};
+    use tokio::io::AsyncWriteExt;
+    reliability_common::raise_nofile_limit();
+    let dir = temp_dir("th");
+    let paths = AgentPaths::under(dir.path());
+    let agent = AgentProcess::start(&paths, "http://127.0.0.1:9", "warn").await;
+    // Hello, then requests whose answers are near a frame each (256 invalid
+    // ids: answered without Tapis), enough to fill the socket buffer.
+    let mut bytes = encode_frame(&Request::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        client_version: "never-reads".into(),
+    })
+    .expect("hello");
+    let check = Request::Check {
+        systems: (0..MAX_SYSTEMS_PER_REQUEST)
+            .map(|i| format!("{i:/>width$}", width = MAX_SYSTEM_ID_LEN))
+            .collect(),
+        user: Some(USER.into()),
+        fresh: false,
+    };
+    for _ in 0..5 {
+        bytes.extend(encode_frame(&check).expect("check"));
+    }
+    let bytes = Arc::new(bytes);
+    let mut tasks = Vec::new();
+    for _ in 0..600 {
+        let (socket, bytes) = (paths.socket.clone(), bytes.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = tokio::net::UnixStream::connect(&socket).await.ok()?;
+            tokio::time::timeout(Duration::from_secs(10), s.write_all(&bytes))
+                .await
+                .ok()?
+                .ok()?;
+            Some(s)
+        }));
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        held.extend(t.await.expect("join"));
+    }
+    assert!(held.len() >= 512, "only {} clients got in", held.len());
+    // Let the agent answer until every slot is stuck on a write: until it
+    // stops using CPU (the work itself is not what is measured here).
+    let cpu = || {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", agent.pid())).unwrap_or_default();
+        // utime and stime: fields 14 and 15 of the line, 11 and 12 after
+        // the command name.
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        field(11) + field(12)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = cpu();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = cpu();
+        if now == last || std::time::Instant::now() > deadline {
+            break;
+        }
+        last = now;
+    }
+    let socket = paths.socket.clone();
+    let (took, out) = blocking(move || {
+        let start = std::time::Instant::now();
+        let out = cred_cmd(&socket, &["status"], None);
+        (start.elapsed(), out)
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "status took {took:?} behind clients that never read"
+    );
+    drop(held);
+}

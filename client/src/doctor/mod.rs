@@ -3,6 +3,9 @@
 
 mod files;
 mod host;
+mod jupyterhub;
+
+pub(crate) use jupyterhub::JUPYTERHUB_STATE_DIR;
 
 use crate::conn::{Agent, Endpoint};
 use crate::exit::Failure;
@@ -127,13 +130,14 @@ pub fn run(endpoint: &Endpoint, profile: Option<&str>) -> Rendered {
         .as_ref()
         .map(|s| PathBuf::from(&s.state_dir))
         .or_else(|| from_config("state_dir"));
-    checks.push(match state_dir {
-        Some(dir) => files::state_dir(&dir, uid),
+    checks.push(match &state_dir {
+        Some(dir) => files::state_dir(dir, uid),
         None => Check::skip(
             "state dir",
             "unknown: neither the agent nor the config says",
         ),
     });
+    checks.extend(jupyterhub::check(state_dir.as_deref()));
     checks.push(match agent.as_mut() {
         Some(a) => locks_check(a),
         None => Check::skip("locks", "the agent is not reachable"),

@@ -226,7 +226,12 @@ fn human(info: &StatusInfo, now: i64) -> String {
             }
             line("refresh", &refresh);
             if let Some(e) = last_refresh_error {
-                line("last refresh error:", e);
+                // The agent ends a login itself when it must (login required);
+                // until then it retries on its own.
+                line(
+                    "last refresh error:",
+                    &format!("{e} (the login is kept; the agent tries again by itself)"),
+                );
             }
         }
     }
@@ -334,7 +339,7 @@ tapis     https://designsafe.tapis.io
 login     testuser (designsafe)
 token     valid until 2026-11-23 22:00 UTC (4 h left)
 refresh   yes, valid until 2026-12-07 18:00 UTC (14 d left); next refresh 2026-11-23 21:55 UTC (in 3 h 55 min)
-last refresh error: Tapis answered 503
+last refresh error: Tapis answered 503 (the login is kept; the agent tries again by itself)
 state     /home/testuser/.local/state/tapis-agent on nfs4 (fs1:/export/home on /home)
 locks     lock files (flock failed: ENOLCK)
 systems   5 cached

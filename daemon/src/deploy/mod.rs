@@ -6,6 +6,7 @@
 mod ask;
 pub mod exec;
 mod private;
+pub use private::remove_stale as remove_stale_exec_dirs;
 pub mod units;
 
 use crate::config::layers::{self, Flags};

@@ -137,11 +137,14 @@ struct PrivateDir(PathBuf);
 
 impl PrivateDir {
     /// `exec-<pid>-<random>` under the default socket's directory, else
-    /// under `/tmp/tapis-agent-$UID`. A batch job can inherit an
+    /// under the fallback runtime directory (`/tmp/tapis-agent-$UID`, or a
+    /// private one when another user has made that unusable: see
+    /// [`paths::fallback_runtime_dir`]). A batch job can inherit an
     /// `XDG_RUNTIME_DIR` from the login node that does not exist on the
-    /// compute node, hence the fallback.
+    /// compute node, hence the fallback. Directories left by `exec`s that
+    /// were killed go first.
     fn create() -> io::Result<Self> {
-        let fallback = PathBuf::from(format!("/tmp/tapis-agent-{}", uid::euid()));
+        let fallback = paths::fallback_runtime_dir(true)?;
         let preferred = paths::default_socket()
             .parent()
             .map(Path::to_path_buf)
@@ -158,6 +161,7 @@ impl PrivateDir {
 
     fn create_in(base: &Path) -> io::Result<Self> {
         store::ensure_private_dir(base)?;
+        remove_stale(base);
         loop {
             let dir = base.join(format!(
                 "exec-{}-{:08x}",
@@ -173,10 +177,74 @@ impl PrivateDir {
     }
 }
 
+/// Removes the `exec-<pid>-<random>` directories in `base` whose `exec`
+/// has died (killed with SIGKILL, it could not clean up): they may hold a
+/// token file that still works. `base` is a private directory of this host
+/// (the runtime directory), so a dead pid is a dead `exec`. Returns how many
+/// went.
+pub fn remove_stale(base: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("exec-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // Not followed: only real directories of ours go.
+        let ours = entry.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.is_dir() && m.uid() == uid::euid()
+        });
+        if !ours || pid == std::process::id() || crate::host::process_alive(pid) {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => {
+                tracing::info!(dir = %entry.path().display(), "removed the directory of an exec that is gone");
+                removed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove a stale exec directory")
+            }
+        }
+    }
+    removed
+}
+
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         if let Err(e) = std::fs::remove_dir_all(&self.0) {
             tracing::warn!(dir = %self.0.display(), error = %e, "cannot remove the private agent's directory");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dead_execs_directories_go() {
+        let base = tempfile::tempdir().unwrap();
+        let dead = base.path().join(format!("exec-{}-0000abcd", u32::MAX - 1));
+        let alive = base
+            .path()
+            .join(format!("exec-{}-0000abcd", std::process::id()));
+        let parent = base.path().join("exec-1-0000abcd");
+        let other = base.path().join("agent.sock.d");
+        for d in [&dead, &alive, &parent, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(dead.join("tapis_tokens.json"), b"{}").unwrap();
+        assert_eq!(remove_stale(base.path()), 1);
+        assert!(!dead.exists());
+        assert!(alive.exists() && parent.exists() && other.exists());
     }
 }

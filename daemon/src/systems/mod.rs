@@ -82,12 +82,6 @@ impl Backend for Ctx {
         };
         bounded(self, name, system, fut)
     }
-
-    fn burst_over(&self) {
-        let start = std::time::Instant::now();
-        crate::heap::trim();
-        tracing::debug!(took = ?start.elapsed(), "a burst is over; free heap pages handed back");
-    }
 }
 
 /// Runs one operation under its deadline (see [`Config::deadline`]).

@@ -40,48 +40,12 @@ pub trait Backend: Send + Sync + 'static {
         user: &'a str,
         system: &'a str,
     ) -> impl Future<Output = OpResult> + Send + 'a;
-    /// A burst of work is over: nothing runs or waits any more, after at
-    /// least `BURST` (64) keys did at once.
-    fn burst_over(&self) {}
 }
-
-/// Keys with work at once that make a burst.
-pub const BURST: usize = 64;
 
 /// Where an answer goes.
 type Reply = oneshot::Sender<OpResult>;
-type Queues = Mutex<Table>;
-
-/// The queues of the keys with work, and the most there were since the
-/// map was last empty.
-#[derive(Debug, Default)]
-struct Table {
-    map: HashMap<SystemKey, Queue>,
-    peak: usize,
-}
-
-impl Table {
-    fn insert(&mut self, key: SystemKey) {
-        self.map.insert(key, Queue::default());
-        self.peak = self.peak.max(self.map.len());
-    }
-
-    /// Removes the entry of `key`. True when that ended a burst; the room
-    /// the burst made in the map is then given back, or a map that held a
-    /// thousand keys for a moment would keep it for good.
-    fn remove(&mut self, key: &SystemKey) -> bool {
-        self.map.remove(key);
-        if !self.map.is_empty() {
-            return false;
-        }
-        let burst = self.peak >= BURST;
-        self.peak = 0;
-        if burst {
-            self.map.shrink_to_fit();
-        }
-        burst
-    }
-}
+/// The queues of the keys with work.
+type Queues = Mutex<HashMap<SystemKey, Queue>>;
 
 /// One queued operation and everyone waiting for its answer (several for a
 /// batch of establishes).
@@ -147,7 +111,7 @@ pub fn busy() -> ErrorReply {
         .with_hint("try again in a moment")
 }
 
-fn lock(queues: &Queues) -> MutexGuard<'_, Table> {
+fn lock(queues: &Queues) -> MutexGuard<'_, HashMap<SystemKey, Queue>> {
     queues.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -185,14 +149,14 @@ impl<B: Backend> Registry<B> {
     fn submit(&self, op: Op, user: &str, system: &str) -> Submitted {
         let key = SystemKey::new(user, system);
         let mut queues = lock(&self.queues);
-        if let Some(queue) = queues.map.get_mut(&key) {
+        if let Some(queue) = queues.get_mut(&key) {
             return queue.push(op, self.backend.queue_depth());
         }
         let cacheable = matches!(op, Op::Establish(false) | Op::Check(false));
         if cacheable && self.backend.known_present(user, system) {
             return Submitted::Answered(Ok((CredState::Present, true)));
         }
-        queues.insert(key.clone());
+        queues.insert(key.clone(), Queue::default());
         drop(queues);
         let (tx, rx) = oneshot::channel();
         let first = Item {
@@ -212,7 +176,7 @@ impl<B: Backend> Registry<B> {
     /// Keys with work running or waiting.
     #[cfg(test)]
     fn pending(&self) -> usize {
-        lock(&self.queues).map.len()
+        lock(&self.queues).len()
     }
 }
 
@@ -237,18 +201,13 @@ impl Runner {
             // entry is gone finds no entry and starts a runner of its own.
             let mut queues = lock(&self.queues);
             match queues
-                .map
                 .get_mut(&self.key)
                 .and_then(|q| q.waiting.pop_front())
             {
                 Some(next) => item = next,
                 None => {
-                    let burst = queues.remove(&self.key);
-                    drop(queues);
+                    queues.remove(&self.key);
                     self.done = true;
-                    if burst {
-                        backend.burst_over();
-                    }
                     return;
                 }
             }
@@ -267,7 +226,7 @@ impl Drop for Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
     use tokio::sync::Semaphore;
 
@@ -279,7 +238,6 @@ mod tests {
         log: Mutex<Vec<(String, Op)>>,
         gate: Semaphore,
         cached: AtomicBool,
-        bursts: AtomicUsize,
     }
 
     impl Script {
@@ -289,7 +247,6 @@ mod tests {
                 log: Mutex::default(),
                 gate: Semaphore::new(0),
                 cached: AtomicBool::new(false),
-                bursts: AtomicUsize::new(0),
             })
         }
 
@@ -310,10 +267,6 @@ mod tests {
 
         fn known_present(&self, _user: &str, _system: &str) -> bool {
             self.cached.load(Ordering::Relaxed)
-        }
-
-        fn burst_over(&self) {
-            self.bursts.fetch_add(1, Ordering::Relaxed);
         }
 
         async fn run(&self, op: Op, _user: &str, system: &str) -> OpResult {
@@ -562,18 +515,6 @@ mod tests {
         }
         drained(&reg).await;
         assert_eq!(script.log().len(), 500);
-        assert_eq!(script.bursts.load(Ordering::Relaxed), 1);
-        let capacity = lock(&reg.queues).map.capacity();
-        assert_eq!(capacity, 0, "the burst's room is given back");
-        // Fewer keys at once are no burst.
-        let pending: Vec<Pending> = (0..BURST - 1)
-            .map(|i| start(&reg, Op::Revoke, &format!("s{i}")))
-            .collect();
-        for p in pending {
-            p.await.unwrap().unwrap();
-        }
-        drained(&reg).await;
-        assert_eq!(script.bursts.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
@@ -582,7 +523,7 @@ mod tests {
         let reg = Arc::new(Registry::new(script.clone()));
         // A runner whose task is dropped before it ran anything, as in a
         // runtime shutdown: its entry goes, and so do the waiting replies.
-        lock(&reg.queues).insert(SystemKey::new("u", "ls6"));
+        lock(&reg.queues).insert(SystemKey::new("u", "ls6"), Queue::default());
         let waiting = start(&reg, Op::Check(false), "ls6");
         settle().await;
         drop(Runner {

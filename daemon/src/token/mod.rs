@@ -654,6 +654,9 @@ impl TokenManager {
             };
         };
         let now = self.now();
+        // Failed refreshes, this agent's or a peer's: when the next try is,
+        // and what went wrong.
+        let retry = self.pending_retry();
         let health = self.health();
         if let Some(reason) = &health.login_required {
             return LoginState::LoginRequired {
@@ -673,8 +676,10 @@ impl TokenManager {
             expires_at: t.access_expires_at,
             has_refresh_token: t.refresh.is_some(),
             refresh_expires_at: t.refresh_expires_at,
-            next_refresh_at: self.next_refresh_at(&t, now),
-            last_refresh_error: health.last_error.clone(),
+            next_refresh_at: self
+                .next_refresh_at(&t, now)
+                .map(|due| retry.as_ref().map_or(due, |r| r.not_before_ms / 1000)),
+            last_refresh_error: health.last_error.clone().or_else(|| retry.map(|r| r.error)),
             refresh_problem: self.refresh_problem(&t, &health),
         }
     }

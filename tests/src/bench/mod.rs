@@ -73,7 +73,7 @@ impl Plan {
             coalesce_one: 1000,
             coalesce_systems: 100,
             coalesce_per_system: 10,
-            cached_systems: 10_000,
+            cached_systems: report::bounds::MANY_SYSTEMS,
             cold_runs: 300,
         }
     }
