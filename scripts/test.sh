@@ -15,6 +15,17 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# Everything the run starts carries this mark, and none of it may outlive
+# the run: a tapis-agent, tapis-cred or fake-tapis left running fails it.
+export TAPIS_TEST_RUN="$$.$(date +%s%N)"
+finish() {
+  local status=$?
+  echo "--- leftover processes (scripts/leftovers.sh)"
+  bash "$root/scripts/leftovers.sh" "$TAPIS_TEST_RUN" || status=1
+  exit "$status"
+}
+trap finish EXIT
+
 echo "--- cargo test --workspace"
 cargo test --workspace
 

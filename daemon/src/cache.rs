@@ -8,7 +8,8 @@
 //! forget what they remember, so a revoke on one node is not contradicted
 //! by another node's memory for longer than [`WATCH_INTERVAL`].
 
-use crate::{clock, store};
+use crate::clock::Clock;
+use crate::store;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ pub struct Cache {
     dir: PathBuf,
     /// The last `cache/epoch` seen.
     epoch: Mutex<Option<String>>,
+    /// What entries' ages are read on (the config's clock).
+    clock: Clock,
 }
 
 /// A stable name for (user, system): the entry's file and its lock. FNV-1a,
@@ -102,7 +105,13 @@ impl Cache {
             entries: Mutex::new(HashMap::new()),
             dir,
             epoch: Mutex::new(epoch),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same cache, with entries' ages read on `clock`.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<SystemKey, Entry>> {
@@ -117,7 +126,7 @@ impl Cache {
     pub fn present_within(&self, user: &str, system: &str, ttl: Duration) -> bool {
         self.lock()
             .get(&SystemKey::new(user, system))
-            .is_some_and(|e| fresh_present(e.state, e.checked_at, ttl))
+            .is_some_and(|e| self.fresh_present(e.state, e.checked_at, ttl))
     }
 
     /// [`present_within`](Self::present_within), else what a peer agent
@@ -127,7 +136,7 @@ impl Cache {
             return true;
         }
         match self.read(user, system) {
-            Some(r) if fresh_present(r.state, r.checked_at, ttl) => {
+            Some(r) if self.fresh_present(r.state, r.checked_at, ttl) => {
                 self.lock().insert(
                     SystemKey::new(&r.user, &r.system),
                     Entry {
@@ -156,6 +165,16 @@ impl Cache {
         })
     }
 
+    /// Whether an entry is `present` and younger than `ttl`.
+    fn fresh_present(&self, state: CredState, checked_at: i64, ttl: Duration) -> bool {
+        state == CredState::Present && self.clock.now() - checked_at < ttl.as_secs() as i64
+    }
+
+    /// How long ago `at` (Unix seconds) was, in seconds.
+    pub fn age(&self, at: i64) -> i64 {
+        self.clock.now() - at
+    }
+
     fn read(&self, user: &str, system: &str) -> Option<Record> {
         read_record(&self.path(user, system)).filter(|r| r.user == user && r.system == system)
     }
@@ -166,7 +185,7 @@ impl Cache {
             user: user.to_owned(),
             system: system.to_owned(),
             state: CredState::Present,
-            checked_at: clock::now(),
+            checked_at: self.clock.now(),
         };
         self.lock().insert(
             SystemKey::new(user, system),
@@ -297,10 +316,6 @@ fn read_record(path: &Path) -> Option<Record> {
             ))
         })
         .ok()
-}
-
-fn fresh_present(state: CredState, checked_at: i64, ttl: Duration) -> bool {
-    state == CredState::Present && clock::now() - checked_at < ttl.as_secs() as i64
 }
 
 fn read_epoch(dir: &Path) -> Option<String> {

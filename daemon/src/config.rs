@@ -85,6 +85,9 @@ pub struct Config {
     /// Allow a plain `http://` base URL to a host other than loopback (the
     /// password and tokens then cross the network in clear).
     pub allow_insecure_http: bool,
+    /// The time token expiry, refresh times and cache ages are read from:
+    /// the system clock, or in tests one they move ahead.
+    pub clock: crate::clock::Clock,
 }
 
 impl Config {
@@ -120,6 +123,7 @@ impl Config {
             flock_call: crate::store::lock::FlockCall::default(),
             hostname: None,
             allow_insecure_http: false,
+            clock: crate::clock::Clock::system(),
         }
     }
 

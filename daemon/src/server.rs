@@ -99,7 +99,7 @@ pub async fn run_with_ready(
         tapis.clone(),
         locks.clone(),
     ));
-    let cache = Arc::new(Cache::load(&config.state_dir));
+    let cache = Arc::new(Cache::load(&config.state_dir).with_clock(config.clock.clone()));
     let ctx = Arc::new(Ctx {
         config: config.clone(),
         tapis,

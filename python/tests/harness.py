@@ -8,10 +8,12 @@ a bound, never on fixed sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import sysconfig
@@ -164,7 +166,52 @@ class Sandbox:
         return self.dir / "state/tapis-agent"
 
     def remove(self) -> None:
+        """Stops what runs in the sandbox (agents ``tapis-cred`` autostarted
+        there outlive the command that started them), then deletes it."""
+        stop_processes_under(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def processes_under(path: Path) -> list[int]:
+    """Pids of processes (this one aside) whose command line mentions ``path``:
+    an agent names its socket there."""
+    needle = str(path).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(needle in arg for arg in args):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_processes_under(path: Path) -> None:
+    """SIGTERM to every process under ``path``, SIGKILL to those still there
+    after a few seconds."""
+    pids = processes_under(path)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_running(p) for p in pids):
+        time.sleep(0.01)
+    for pid in pids:
+        if _running(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, not reaped yet, has stopped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return not stat.rsplit(")", 1)[-1].strip().startswith("Z")
 
 
 def wait_for_socket(path: Path, proc: subprocess.Popen[Any] | None = None) -> None:

@@ -18,8 +18,9 @@ from tapis_agent import _cred
 
 from harness import USER, WAIT, AgentProcess, Fake, Sandbox
 
-#: How long the client keeps calling with 3 s tokens.
-CALLING_SECS = 30.0
+#: How long the client keeps calling with 3 s tokens: three lifetimes (the
+#: agent and the fake are processes of their own, so the tokens age in real time).
+CALLING_SECS = 9.0
 #: Upper bound on calls in that time, so that the loop is bounded in count too.
 MAX_CALLS = 100_000
 

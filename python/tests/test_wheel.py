@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from harness import ORIGINAL_ENV, PASSWORD, REPO, USER, WAIT, Fake, Sandbox
+from harness import (
+    ORIGINAL_ENV,
+    PASSWORD,
+    REPO,
+    USER,
+    WAIT,
+    Fake,
+    Sandbox,
+    processes_under,
+    stop_processes_under,
+)
 
 #: This machine's CPU: x86_64 or aarch64, as the wheels' tags spell it.
 CPU = platform.machine()
@@ -85,11 +95,9 @@ def isolated(sandbox: Sandbox, fake: Fake) -> Iterator[dict[str, str]]:
     env = sandbox.env(fake.base_url)
     env["PATH"] = SYSTEM_PATH
     yield env
-    lock = sandbox.state_dir / "agent.lock"
-    if lock.exists():
-        pid = int(lock.read_text().strip() or 0)
-        if pid and Path(f"/proc/{pid}").exists():
-            os.kill(pid, 15)
+    # The agent the test's first call autostarted outlives it, by design.
+    stop_processes_under(sandbox.dir)
+    assert not processes_under(sandbox.dir), "an agent the test started is still running"
 
 
 def test_a_fresh_venv_has_both_programs_and_starts_an_agent(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use tapis_agent::Config;
+use tapis_agent::clock::TestClock;
 use tapis_agent_proto::{
     CredState, LoginMethod, Outcome, PROTOCOL_VERSION, Request, Response, Secret, SystemOutcome,
     decode, read_answer_async, read_frame_async, write_frame_async,
@@ -35,6 +36,9 @@ pub struct TestAgent {
     pub socket: PathBuf,
     /// The agent's config (state dir etc.).
     pub config: Config,
+    /// The time of the agent and the fake: a test ages tokens by moving it
+    /// ahead (`a.clock.advance(..)`), which wakes the agent's refresher.
+    pub clock: TestClock,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), tapis_agent::RunError>>>,
 }
@@ -44,6 +48,14 @@ impl std::fmt::Debug for TestAgent {
         f.debug_struct("TestAgent")
             .field("socket", &self.socket)
             .finish()
+    }
+}
+
+/// Whatever was started under the agent's temp dir (an agent `tapis-cred`
+/// autostarted there) stops with it.
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        crate::procs::stop_under(self.dir.path());
     }
 }
 
@@ -68,6 +80,11 @@ impl TestAgent {
 
     /// Starts a fake with `fake_config` and an agent whose config `tweak` adjusts.
     pub async fn start_with(fake_config: FakeConfig, tweak: impl FnOnce(&mut Config)) -> Self {
+        let clock = TestClock::new();
+        let fake_config = FakeConfig {
+            clock: clock.clock(),
+            ..fake_config
+        };
         let fake = FakeTapis::start(fake_config)
             .await
             .expect("start fake Tapis");
@@ -77,6 +94,7 @@ impl TestAgent {
             .tempdir_in("/tmp")
             .expect("temp dir");
         let mut config = test_config(&control.base_url(), &dir.path().join("state"));
+        config.clock = clock.clock();
         tweak(&mut config);
         let mut agent = Self {
             fake: control,
@@ -84,6 +102,7 @@ impl TestAgent {
             socket: dir.path().join("run/agent.sock"),
             dir,
             config,
+            clock,
             stop: None,
             task: None,
         };

@@ -35,6 +35,14 @@ pub struct Sandbox {
     pub base_url: String,
 }
 
+/// The agents started in the sandbox (autostarted by `tapis-cred`, or
+/// left by a failed test) stop with it.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        crate::procs::stop_under(self.dir.path());
+    }
+}
+
 impl Sandbox {
     /// A sandbox whose agents talk to `base_url`.
     pub fn new(base_url: &str) -> Self {

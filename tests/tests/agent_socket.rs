@@ -200,14 +200,14 @@ async fn socket_is_private() {
     a.shutdown().await;
 }
 
+/// Runs a client as `nobody`, so this needs root (and `setpriv`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(as_root), ignore = "needs root")]
 async fn a_peer_with_another_uid_is_refused() {
-    let root = nix_is_root();
-    let setpriv = std::path::Path::new("/usr/bin/setpriv");
-    if !root || !setpriv.exists() {
-        eprintln!("skipped: needs root and setpriv to run a client as another uid");
+    tapis_agent_tests::needs::root("to run a client as another uid");
+    let Some(setpriv) = tapis_agent_tests::needs::tool("setpriv") else {
         return;
-    }
+    };
     let a = TestAgent::start().await;
     // Open the path to everyone (test only) so the kernel lets the other
     // user connect; the agent's own peer check must still refuse it.
@@ -217,7 +217,7 @@ async fn a_peer_with_another_uid_is_refused() {
     std::fs::set_permissions(&a.socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     let socket = a.socket.clone();
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(setpriv)
+        std::process::Command::new(&setpriv)
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(bin_path("tapis-cred"))
             .arg("--socket")
@@ -240,10 +240,4 @@ async fn a_peer_with_another_uid_is_refused() {
     );
     still_serves(&a).await;
     a.shutdown().await;
-}
-
-fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
 }

@@ -15,13 +15,6 @@ fn claims_exp(token: &str) -> i64 {
     v["exp"].as_i64().expect("exp")
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_honours_min_valid() {
     let a = TestAgent::start().await;
@@ -37,7 +30,10 @@ async fn token_honours_min_valid() {
     assert_eq!(grant.username, USER);
     let exp = claims_exp(grant.access_token.expose());
     assert_eq!(exp, grant.expires_at);
-    assert!(exp - now() >= 3600, "valid for at least the hour asked");
+    assert!(
+        exp - a.clock.now() >= 3600,
+        "valid for at least the hour asked"
+    );
     // Longer than Tapis ever issues: a clear error, not a refresh loop.
     let resp = a
         .request(Request::Token {
@@ -75,7 +71,7 @@ async fn password_login_gets_a_refresh_token_through_its_own_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_token_is_refreshed_once_and_never_reaches_tapis() {
-    // 4 s tokens: after login, wait until the token has expired.
+    // 4 s tokens: after login, the agent's clock moves past their expiry.
     let fake = FakeConfig {
         token_ttl: Duration::from_secs(4),
         ..FakeConfig::default()
@@ -87,8 +83,7 @@ async fn expired_token_is_refreshed_once_and_never_reaches_tapis() {
     .await;
     a.login().await;
     let logins = a.fake.calls("create_token");
-    // Let the token run out (JWT expiry has one-second resolution).
-    tokio::time::sleep(Duration::from_millis(4100)).await;
+    a.clock.advance(Duration::from_secs(5));
     let out = a.establish(&["stampede3"], false).await;
     assert_eq!(state_of(&out[0]), CredState::Created);
     assert_eq!(
@@ -225,7 +220,7 @@ async fn concurrent_token_callers_share_one_refresh() {
     let before = a.fake.calls("create_token");
     // Age the token until it has under 2 s left (JWT times are whole seconds),
     // so every caller below needs a refresh.
-    tokio::time::sleep(Duration::from_millis(3050)).await;
+    a.clock.advance(Duration::from_millis(3050));
     let mut tasks = Vec::new();
     for _ in 0..100 {
         let a = a.clone();

@@ -6,7 +6,7 @@
 
 mod deploy_common;
 
-use deploy_common::{Sandbox, kill, wait_exit, wait_until, which};
+use deploy_common::{Sandbox, kill, wait_exit, wait_until};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::Path;
@@ -123,8 +123,7 @@ fn refuses_an_inherited_socket_that_is_not_a_listening_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn systemd_socket_activate_starts_agent_on_first_connection() {
-    let Some(activator) = which("systemd-socket-activate") else {
-        eprintln!("skipped: systemd-socket-activate is not installed");
+    let Some(activator) = tapis_agent_tests::needs::tool("systemd-socket-activate") else {
         return;
     };
     let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");

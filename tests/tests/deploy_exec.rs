@@ -150,20 +150,23 @@ async fn a_running_agent_is_shared() {
 
 /// The batch-job case: another agent (the login node's) holds the state
 /// directory and exec is not told its socket. The job's agent shares the
-/// login and keeps its token valid for longer than one token lives.
+/// login and keeps its token valid for longer than one token lives. The job's
+/// agent is a process of its own, on the system clock: the tokens age in
+/// real time, so they are short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_outlives_its_token_beside_another_agent() {
     let fake = FakeConfig {
-        token_ttl: std::time::Duration::from_secs(4),
+        token_ttl: std::time::Duration::from_secs(3),
         ..FakeConfig::default()
     };
     let agent = TestAgent::start_with(fake, |_| {}).await;
     agent.login().await;
     let sandbox = Sandbox::new(&agent.fake.base_url());
     let state = agent.config.state_dir.to_str().expect("utf-8").to_owned();
-    // Three token lifetimes: a token every 1.5 s for 12 s.
-    let job =
-        "for i in 1 2 3 4 5 6 7 8; do tapis-cred token --min-valid 1 || exit 1; sleep 1.5; done";
+    // 3 s tokens refreshed 1 s before expiry: a refresh every 2 s. Four
+    // refreshes: a token every 0.8 s for 8 s.
+    let job = "for i in 1 2 3 4 5 6 7 8 9 10; do tapis-cred token --min-valid 1 || exit 1; \
+               sleep 0.8; done";
     for extra in [&[][..], &["--private"][..]] {
         let mut args: Vec<&str> = extra.to_vec();
         args.extend(["--state-dir", &state, "--", "sh", "-c", job]);
@@ -180,8 +183,8 @@ async fn a_job_outlives_its_token_beside_another_agent() {
             "the job saw refreshed tokens: {tokens:?}"
         );
         assert!(tokens.iter().all(|t| t.starts_with("eyJ")));
-        // Two agents, 12 s of 4 s tokens: about one refresh per lifetime
-        // between them, not one each.
+        // Two agents, 8 s of refreshes every 2 s: about one refresh per
+        // lifetime between them, not one each.
         let grants = agent.fake.calls("create_token") - before;
         assert!(grants <= 5, "{extra:?}: {grants} token grants");
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tapis_agent_tests::fake::{FakeConfig, FakeTapis};
 use tapis_agent_tests::harness::{PASSWORD, USER, bin_path, cred_cmd};
+use tapis_agent_tests::needs::is_root;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -237,11 +238,6 @@ async fn plain_http_to_another_host_is_refused_unless_allowed() {
     let _ = agent.kill();
     let _ = agent.wait();
     fake.shutdown().await;
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Raises this process's soft core limit to its hard limit, so that
@@ -642,19 +638,7 @@ async fn a_config_file_others_can_write_is_refused() {
     std::fs::write(&file, "base_url = \"http://127.0.0.1:9\"\n").expect("write");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     let fix = format!("chmod go-w {}", file.display());
-    let run = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(bin_path("tapis-agent"));
-        cmd.arg("--socket")
-            .arg(d.join("run/agent.sock"))
-            .arg("--state-dir")
-            .arg(d.join("state"))
-            .args(args)
-            .env("XDG_CONFIG_HOME", &xdg)
-            .env_remove("TAPIS_BASE_URL")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("tapis-agent")
-    };
+    let run = |args: &[&str]| agent_with_config(&d, args);
     for out in [run(&[]), run(&["config", "show"])] {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
@@ -690,17 +674,41 @@ async fn a_config_file_others_can_write_is_refused() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let out = run(&["config", "show"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    // Owned by another user (root can make one): refused too.
-    if is_root() {
-        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown");
-        let out = run(&["config", "show"]);
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains("owned by uid 65534, not by you (uid 0)"),
-            "{err}"
-        );
-    }
+}
+
+/// `tapis-agent ARGS` with the config file under `d/xdg`.
+fn agent_with_config(d: &std::path::Path, args: &[&str]) -> Output {
+    std::process::Command::new(bin_path("tapis-agent"))
+        .arg("--socket")
+        .arg(d.join("run/agent.sock"))
+        .arg("--state-dir")
+        .arg(d.join("state"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", d.join("xdg"))
+        .env_remove("TAPIS_BASE_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("tapis-agent")
+}
+
+/// A config file owned by another user is refused too: only root can make
+/// one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(as_root), ignore = "needs root")]
+async fn a_config_file_of_another_user_is_refused() {
+    tapis_agent_tests::needs::root("to chown a file to another user");
+    let dir = temp_dir("th");
+    let file = dir.path().join("xdg/tapis-agent/config.toml");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&file, "base_url = \"http://127.0.0.1:9\"\n").expect("write");
+    std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown");
+    let out = agent_with_config(dir.path(), &["config", "show"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("owned by uid 65534, not by you (uid 0)"),
+        "{err}"
+    );
 }
 
 /// Runs `program args` as `nobody` with `home` as its home and no runtime

@@ -9,13 +9,6 @@ use tapis_agent_proto::{ErrorKind, LoginMethod, LoginState, Request, Response};
 use tapis_agent_tests::fake::{FakeConfig, Fault, FaultKind};
 use tapis_agent_tests::harness::{TestAgent, USER};
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
 fn short_tokens(secs: u64) -> FakeConfig {
     FakeConfig {
         token_ttl: Duration::from_secs(secs),
@@ -38,21 +31,25 @@ async fn login_state(a: &TestAgent) -> LoginState {
 }
 
 /// 3 s tokens; the agent refreshes 1 s before expiry (its floor), so a
-/// refresh is due every 2 s. Callers poll every 100 ms for `secs` seconds;
-/// every token handed out is valid and none reaches Tapis expired.
+/// refresh is due every 2 s. Over `secs` seconds of the agent's clock, moved
+/// on 100 ms at a time, callers ask for a token at every step; every token
+/// handed out is valid and none reaches Tapis expired.
 async fn tokens_stay_valid(fake: FakeConfig, secs: u64) {
+    const STEP: Duration = Duration::from_millis(100);
     let a = TestAgent::start_with(fake, |_| {}).await;
     a.login().await;
     let logins = a.fake.calls("create_token");
-    let started = Instant::now();
+    let started = a.clock.now_ms();
     let mut served = 0;
-    while started.elapsed() < Duration::from_secs(secs) {
+    for _ in 0..secs * 10 {
+        a.clock.advance(STEP);
+        // A moment for the refresher, woken by the move, to act.
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let Response::Token(g) = token(&a, 1).await else {
             panic!("no token")
         };
-        assert!(g.expires_at > now(), "handed out an expired token");
+        assert!(g.expires_at > a.clock.now(), "handed out an expired token");
         served += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let refreshes = a.fake.calls("create_token") - logins;
     assert_eq!(
@@ -60,13 +57,15 @@ async fn tokens_stay_valid(fake: FakeConfig, secs: u64) {
         0,
         "no call with an expired token"
     );
-    // One refresh per 2 s; allow one either way for second boundaries.
-    let due = secs / 2;
+    // One refresh per 2 s of the clock (moved on, plus the real time the
+    // loop took); allow one either way for second boundaries.
+    let elapsed = ((a.clock.now_ms() - started) / 1000) as u64;
+    let due = elapsed / 2;
     assert!(
         (due - 1..=due + 2).contains(&refreshes),
-        "{refreshes} refreshes over {secs} s"
+        "{refreshes} refreshes over {elapsed} s"
     );
-    assert!(served > secs * 5);
+    assert_eq!(served, secs * 10);
     a.shutdown().await;
 }
 
@@ -86,10 +85,34 @@ async fn tokens_stay_valid_when_refresh_tokens_rotate() {
     tokens_stay_valid(fake, 5).await;
 }
 
+/// Tapis's 4 h tokens: moving the agent's clock to 1 min before expiry
+/// (inside the 5 min margin) wakes the refresher, which refreshes at once,
+/// with no caller asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresher_wakes_when_the_clock_moves() {
+    let a = TestAgent::start().await;
+    a.login().await;
+    let expires = |state: LoginState| match state {
+        LoginState::LoggedIn { expires_at, .. } => expires_at,
+        other => panic!("{other:?}"),
+    };
+    let first = expires(login_state(&a).await);
+    a.clock.advance(Duration::from_secs(4 * 3600 - 60));
+    // Far less than the refresher's 30 s look at the state directory.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while expires(login_state(&a).await) == first {
+        assert!(Instant::now() < deadline, "the refresher slept on");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(expires(login_state(&a).await) > a.clock.now() + 3600);
+    a.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_failures_are_retried_while_the_old_token_serves() {
     // 6 s tokens, refresh planned 4 s early: the refresher starts failing
-    // while the current token still has ~4 s left.
+    // while the current token still has ~4 s left (2 s after the login, on
+    // the agent's clock, moved there at once).
     let a = TestAgent::start_with(short_tokens(6), |c| {
         c.refresh_margin = Some(Duration::from_secs(4));
     })
@@ -105,6 +128,7 @@ async fn refresh_failures_are_retried_while_the_old_token_serves() {
     let attempts = 1 + a.config.retries;
     a.fake
         .inject(Fault::new("create_token", FaultKind::status(503)).times(attempts + 1));
+    a.clock.advance(Duration::from_secs(2));
     // While refreshes fail, callers keep getting the still-valid token.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut saw_error_in_status = false;
@@ -115,7 +139,7 @@ async fn refresh_failures_are_retried_while_the_old_token_serves() {
         );
         match token(&a, 1).await {
             Response::Token(g) if g.access_token != first.access_token => break g,
-            Response::Token(g) => assert!(g.expires_at > now()),
+            Response::Token(g) => assert!(g.expires_at > a.clock.now()),
             other => panic!("caller not served: {other:?}"),
         }
         if let LoginState::LoggedIn {
@@ -148,8 +172,8 @@ async fn revoked_refresh_token_means_login_required_and_the_agent_lives_on() {
     .await;
     a.login().await;
     a.fake.revoke_all_refresh_tokens();
-    // Let the access token run out; the refresh is refused.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The access token runs out; the refresh is refused.
+    a.clock.advance(Duration::from_secs(3));
     let deadline = Instant::now() + Duration::from_secs(20);
     let e = loop {
         let Response::Error(e) = token(&a, 1).await else {
@@ -160,7 +184,9 @@ async fn revoked_refresh_token_means_login_required_and_the_agent_lives_on() {
         }
         assert!(e.message.contains("the login is kept"), "{e:?}");
         assert!(Instant::now() < deadline, "{e:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Past the pause before the next round of refreshes.
+        a.clock.advance(Duration::from_millis(500));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(e.kind, ErrorKind::LoginRequired);
     assert_eq!(e.kind.exit_code(), 3);
@@ -261,7 +287,8 @@ async fn token_file_is_exported_fresh_and_imported() {
     };
     assert_eq!(g.access_token.expose(), tok1);
 
-    // After a refresh the file holds the new token.
+    // After a refresh (due 1 s before expiry) the file holds the new token.
+    a.clock.advance(Duration::from_secs(3));
     let deadline = Instant::now() + Duration::from_secs(10);
     while read().0 == tok1 {
         assert!(Instant::now() < deadline, "exported file never refreshed");

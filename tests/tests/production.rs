@@ -74,6 +74,8 @@ async fn refreshes_refused_with_try_again_later_keep_the_login() {
     // one after its pause.
     a.fake
         .inject(Fault::new("create_token", FaultKind::tokens_api_failure()).times(4));
+    // The refresh is due a second before expiry.
+    a.clock.advance(Duration::from_secs(1));
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut saw_failing = false;
     loop {
@@ -106,25 +108,23 @@ async fn refreshes_refused_with_try_again_later_keep_the_login() {
 /// whole `refresh_give_up_secs` ends the login (exit 3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doubtful_refusals_end_a_login_only_after_the_give_up_time() {
-    let fake = FakeTapis::start(FakeConfig::default()).await.expect("fake");
-    let dir = temp_dir("tp");
-    let paths = AgentPaths::under(dir.path());
-    std::fs::write(&paths.config, "retries = 0\nrefresh_give_up_secs = 1\n").expect("config");
-    let mut agent = AgentProcess::start(&paths, &fake.base_url(), "info").await;
-    login(&agent.socket).await;
+    let a = TestAgent::start_with(FakeConfig::default(), |c| {
+        c.retries = 0;
+        c.refresh_give_up = Duration::from_secs(1);
+    })
+    .await;
+    login(&a.socket).await;
     // Once a second has passed, a token valid the whole lifetime (4 h) can
     // only come from a refresh.
-    let second = jiff::Timestamp::now().as_second();
-    while jiff::Timestamp::now().as_second() <= second + 1 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let control = fake.control();
-    control.inject(Fault::new("create_token", FaultKind::invalid_refresh_token()).times(1000));
-    let started = Instant::now();
+    a.clock.advance(Duration::from_secs(2));
+    a.fake
+        .inject(Fault::new("create_token", FaultKind::invalid_refresh_token()).times(1000));
+    let started = a.clock.now();
+    let deadline = Instant::now() + Duration::from_secs(20);
     let mut exits = Vec::new();
     let last = loop {
         // A token valid an hour: only a refresh gives one.
-        let out = cred(&agent.socket, &["--json", "token", "--min-valid", "14400"]).await;
+        let out = cred(&a.socket, &["--json", "token", "--min-valid", "14400"]).await;
         let code = out.status.code();
         exits.push(code);
         if code == Some(3) {
@@ -135,10 +135,11 @@ async fn doubtful_refusals_end_a_login_only_after_the_give_up_time() {
         let message = doc["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("Invalid refresh_token."), "{message}");
         assert!(message.contains("the login is kept"), "{message}");
-        assert!(started.elapsed() < Duration::from_secs(20), "{exits:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(Instant::now() < deadline, "{exits:?}");
+        // Time passes on the agent's clock: its pauses between rounds end.
+        a.clock.advance(Duration::from_millis(100));
     };
-    assert!(started.elapsed() >= Duration::from_secs(1), "{exits:?}");
+    assert!(a.clock.now() - started >= 1, "{exits:?}");
     let message = json(&last)["error"]["message"]
         .as_str()
         .unwrap_or_default()
@@ -147,17 +148,16 @@ async fn doubtful_refusals_end_a_login_only_after_the_give_up_time() {
         message.contains("has refused the refresh token for"),
         "{message}"
     );
-    assert_eq!(login_doc(&agent.socket).await["state"], "login_required");
+    assert_eq!(login_doc(&a.socket).await["state"], "login_required");
     // Every agent on the state directory waits out the same pauses: the
     // failed rounds are far fewer than the callers' tries.
-    let refreshes = control.calls("create_token") - 2;
+    let refreshes = a.fake.calls("create_token") - 2;
     assert!(
         refreshes < exits.len() as u64,
         "{refreshes} refreshes for {} calls",
         exits.len()
     );
-    agent.terminate();
-    fake.shutdown().await;
+    a.shutdown().await;
 }
 
 /// The proxy answers a revoked access token with 500 `Token is revoked.`:
@@ -213,15 +213,18 @@ async fn a_token_the_proxy_calls_revoked_is_refreshed() {
 /// than an ordinary call's. The agent waits for it, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_host_is_reported_as_tapis_says_after_one_check() {
+    // Short times, in the same order as the real ones: an ordinary call's
+    // timeout < Tapis's SSH timeout (its answer's delay) < the agent's
+    // timeout of a call that makes Tapis SSH.
     let a = TestAgent::start_with(FakeConfig::default(), |c| {
-        c.http_timeout = Duration::from_millis(500);
-        c.ssh_call_timeout = Duration::from_secs(5);
+        c.http_timeout = Duration::from_millis(300);
+        c.ssh_call_timeout = Duration::from_millis(1500);
     })
     .await;
     login(&a.socket).await;
     a.fake.set_credential(USER, "ls6", CredFixture::Present);
     a.fake
-        .set_unreachable("ls6", Some(Duration::from_millis(1200)));
+        .set_unreachable("ls6", Some(Duration::from_millis(800)));
     let out = cred(&a.socket, &["--json", "check", "--fresh", "ls6"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -261,7 +264,7 @@ async fn an_unreachable_host_is_reported_as_tapis_says_after_one_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_users_keys_are_created_once_access_propagates() {
     let a = TestAgent::start_with(FakeConfig::default(), |c| {
-        c.new_user_wait = Duration::from_secs(4);
+        c.new_user_wait = Duration::from_secs(2);
     })
     .await;
     login(&a.socket).await;

@@ -24,12 +24,6 @@ fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 /// Runs the agent in-process on `state_dir` and returns why it would not start.
 async fn refusal(dir: &Path, state_dir: &Path) -> String {
     let socket = dir.join("run/agent.sock");
@@ -66,18 +60,6 @@ async fn unsafe_state_directories_are_refused() {
     let why = refusal(dir.path(), &link).await;
     assert!(why.contains("symbolic link"), "{why}");
 
-    // Someone else's directory (needs root to make one).
-    if is_root() {
-        let theirs = dir.path().join("theirs");
-        std::fs::create_dir(&theirs).expect("mkdir");
-        chmod(&theirs, 0o700);
-        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("chown");
-        let why = refusal(dir.path(), &theirs).await;
-        assert!(why.contains("owned by uid 65534"), "{why}");
-    } else {
-        eprintln!("skipped the other-owner case: needs root to chown");
-    }
-
     // A missing one is created private.
     let fresh = dir.path().join("new/state");
     let socket = dir.path().join("run2/agent.sock");
@@ -94,6 +76,20 @@ async fn unsafe_state_directories_are_refused() {
     assert_eq!(mode(&fresh.join("cache")), 0o700);
     let _ = tx.send(());
     agent.await.expect("join").expect("clean stop");
+}
+
+/// Someone else's state directory: only root can make one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(as_root), ignore = "needs root")]
+async fn a_state_directory_of_another_user_is_refused() {
+    tapis_agent_tests::needs::root("to chown a directory to another user");
+    let dir = temp_dir("ta");
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    chmod(&theirs, 0o700);
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("chown");
+    let why = refusal(dir.path(), &theirs).await;
+    assert!(why.contains("owned by uid 65534"), "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

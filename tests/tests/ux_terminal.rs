@@ -66,11 +66,10 @@ fn typing(
     ))
 }
 
+/// `script` (util-linux), which gives the client a terminal; a test fails
+/// without it, unless told to skip (`tapis_agent_tests::needs::tool`).
 fn have_script() -> bool {
-    Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    tapis_agent_tests::needs::tool("script").is_some()
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -80,7 +79,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spinner_and_colour_only_on_a_terminal() {
     if !have_script() {
-        eprintln!("ux_terminal: SKIPPED: `script` (util-linux) is not installed");
         return;
     }
     let agent = TestAgent::start().await;
@@ -138,7 +136,6 @@ async fn spinner_and_colour_only_on_a_terminal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mistyped_password_is_asked_again_up_to_three_times() {
     if !have_script() {
-        eprintln!("ux_terminal: SKIPPED: `script` (util-linux) is not installed");
         return;
     }
     let agent = TestAgent::start().await;
@@ -179,7 +176,6 @@ async fn a_mistyped_password_is_asked_again_up_to_three_times() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_tapis_is_shown_with_how_long_it_has_taken() {
     if !have_script() {
-        eprintln!("ux_terminal: SKIPPED: `script` (util-linux) is not installed");
         return;
     }
     let agent = TestAgent::start().await;

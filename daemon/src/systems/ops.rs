@@ -277,7 +277,7 @@ fn kept(ctx: &Ctx, user: &str, system: &str, what: &str, e: &TapisError) -> Erro
         reply.message = format!(
             "{}; last known: present, checked {} ago",
             reply.message,
-            clock::duration_words(clock::now() - at)
+            clock::duration_words(ctx.cache.age(at))
         );
     }
     reply

@@ -90,6 +90,8 @@ pub struct TapisClient {
     timeout: Duration,
     /// Timeout of the calls that make Tapis SSH (check, create).
     ssh_timeout: Duration,
+    /// The config's clock: when a token was issued, a device code expires.
+    clock: crate::clock::Clock,
 }
 
 impl TapisClient {
@@ -119,6 +121,7 @@ impl TapisClient {
             },
             timeout: config.http_timeout,
             ssh_timeout: config.ssh_call_timeout.max(config.http_timeout),
+            clock: config.clock.clone(),
         })
     }
 
@@ -259,7 +262,7 @@ impl TapisClient {
         })
         .await?
         .result::<TokenResult>()?
-        .into_set()
+        .into_set(self.clock.now())
     }
 
     /// Refresh grant (client Basic auth required). Never repeated here: Tapis
@@ -280,7 +283,7 @@ impl TapisClient {
         })
         .await?
         .result::<TokenResult>()?
-        .into_set()
+        .into_set(self.clock.now())
     }
 
     /// `POST /v3/oauth2/clients`: registers an OAuth client owned by the user.
@@ -345,7 +348,7 @@ impl TapisClient {
                 ));
             }
         };
-        let expires_in = fields::seconds_until(&code.expires_in, crate::clock::now())
+        let expires_in = fields::seconds_until(&code.expires_in, self.clock.now())
             .unwrap_or_else(|| {
                 tracing::debug!("device code expiry unreadable; assuming the usual 600 s");
                 DEVICE_CODE_TTL
@@ -382,7 +385,9 @@ impl TapisClient {
             })
             .await;
         match answer {
-            Ok(a) => Ok(DevicePoll::Done(a.result::<TokenResult>()?.into_set()?)),
+            Ok(a) => Ok(DevicePoll::Done(
+                a.result::<TokenResult>()?.into_set(self.clock.now())?,
+            )),
             Err(TapisError::BadRequest(m)) if is_pending(&m) => Ok(DevicePoll::Pending),
             Err(e) => Err(e),
         }
@@ -457,10 +462,10 @@ struct AccessPart {
 }
 
 impl TokenResult {
-    fn into_set(self) -> Result<TokenSet, TapisError> {
+    /// The tokens of the answer, as of `now` (Unix seconds).
+    fn into_set(self, now: i64) -> Result<TokenSet, TapisError> {
         let claims = jwt::claims(&self.access_token.access_token)
             .map_err(|e| TapisError::Protocol(format!("access token: {e}")))?;
-        let now = crate::clock::now();
         let refresh = self
             .refresh_token
             .get("refresh_token")
@@ -522,7 +527,7 @@ mod tests {
             let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
             format!("e30.{p}.sig")
         };
-        let now = crate::clock::now();
+        let now = crate::clock::Clock::system().now();
         let access = jwt(&format!(r#"{{"exp":{}}}"#, now + 14_400));
         // As Tapis answers: no iat, expires_at with microseconds.
         let answer: TokenResult = serde_json::from_value(json!({
@@ -532,7 +537,7 @@ mod tests {
                               "expires_in": "soon"},
         }))
         .unwrap();
-        let set = answer.into_set().unwrap();
+        let set = answer.into_set(now).unwrap();
         assert_eq!(set.access_expires_at - set.access_issued_at, 14_400);
         assert_eq!(set.refresh_expires_at, Some(now + 99));
         // Odd types everywhere but the token itself: still a login.
@@ -541,7 +546,7 @@ mod tests {
             "refresh_token": ["unexpected"],
         }))
         .unwrap();
-        let set = answer.into_set().unwrap();
+        let set = answer.into_set(now).unwrap();
         assert!(set.refresh.is_none());
         assert!((set.access_issued_at - now).abs() <= 1);
     }

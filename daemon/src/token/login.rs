@@ -2,10 +2,10 @@
 
 use super::{Health, TokenManager, stored};
 use crate::errors;
+use crate::jwt;
 use crate::tapis::{
     ClientCreds, ClientInfo, DeviceGrant, DevicePoll, TapisError, TokenSet, is_client_refused,
 };
-use crate::{clock, jwt};
 use std::time::Instant;
 use tapis_agent_proto::{DeviceCode, ErrorKind, ErrorReply, Response, Secret};
 
@@ -105,9 +105,10 @@ impl TokenManager {
     /// is its own kind, and says whether the login held before still works.
     fn login_error(&self, e: &TapisError) -> ErrorReply {
         if let Some(why) = wrong_password(e) {
+            let now = self.now();
             let still = self
                 .current()
-                .filter(|t| t.remaining(clock::now()) > 0 || t.can_refresh(clock::now()))
+                .filter(|t| t.remaining(now) > 0 || t.can_refresh(now))
                 .map_or_else(String::new, |t| {
                     format!("; your previous login as {} is still active", t.username)
                 });
@@ -242,7 +243,7 @@ impl TokenManager {
     pub async fn login_import(&self, access_token: Secret) -> Result<Response, ErrorReply> {
         let claims = jwt::claims(access_token.expose())
             .map_err(|e| ErrorReply::new(ErrorKind::Usage, format!("import token: {e}")))?;
-        let now = clock::now();
+        let now = self.now();
         if claims.exp <= now + 30 {
             return Err(ErrorReply::new(
                 ErrorKind::LoginRequired,

@@ -106,7 +106,7 @@ impl TokenManager {
         let tokens = shared.and_then(|s| s.login).map(Arc::new);
         let client = load_client(&config);
         if let Some(t) = &tokens {
-            tracing::info!(user = %t.username, expires_in = t.remaining(clock::now()), refresh = t.refresh.is_some(), "loaded stored login");
+            tracing::info!(user = %t.username, expires_in = t.remaining(config.clock.now()), refresh = t.refresh.is_some(), "loaded stored login");
         }
         Self {
             config,
@@ -123,6 +123,16 @@ impl TokenManager {
             device: tokio::sync::Mutex::new(None),
             changed: Notify::new(),
         }
+    }
+
+    /// Now, Unix seconds, on the config's clock.
+    fn now(&self) -> i64 {
+        self.config.clock.now()
+    }
+
+    /// Now, Unix milliseconds, on the config's clock.
+    fn now_ms(&self) -> i64 {
+        self.config.clock.now_ms()
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -165,7 +175,7 @@ impl TokenManager {
         if let Some(reason) = self.health().login_required.clone() {
             return Err(login_required(reason));
         }
-        let now = clock::now();
+        let now = self.now();
         if !tokens.can_refresh(now) {
             let why = if tokens.remaining(now) <= 0 {
                 "the access token has expired and cannot be refreshed".to_owned()
@@ -218,9 +228,9 @@ impl TokenManager {
         let t = cur.as_ref()?;
         let need = need.max(1);
         let valid = if need >= t.lifetime() {
-            t.remaining(clock::now()) >= need
+            t.remaining(self.now()) >= need
         } else {
-            t.access_expires_at.saturating_mul(1000) - clock::now_ms() >= need.saturating_mul(1000)
+            t.access_expires_at.saturating_mul(1000) - self.now_ms() >= need.saturating_mul(1000)
         };
         valid.then(|| TokenGrant {
             access_token: t.access.clone(),
@@ -239,7 +249,7 @@ impl TokenManager {
         self.sync();
         let replaced = |m: &Self| {
             m.current().is_some_and(|cur| {
-                cur.access != rejected.access_token && cur.remaining(clock::now()) > 0
+                cur.access != rejected.access_token && cur.remaining(self.now()) > 0
             })
         };
         if replaced(self) {
@@ -248,7 +258,7 @@ impl TokenManager {
                 .ok_or_else(|| login_required("token expired"));
         }
         match self.current() {
-            Some(t) if t.can_refresh(clock::now()) => {
+            Some(t) if t.can_refresh(self.now()) => {
                 self.refresh_locked(replaced).await?;
                 self.valid_for(1)
                     .ok_or_else(|| login_required("Tapis refused the refreshed token"))
@@ -323,7 +333,7 @@ impl TokenManager {
                 let retry = self.record_failure(&e, refused);
                 if self.gave_up(&retry) {
                     let since = retry.refused_since.unwrap_or_default();
-                    return Err(self.refused_since(e, clock::now() - since));
+                    return Err(self.refused_since(e, self.now() - since));
                 }
                 return Err(self.failing(&retry));
             }
@@ -336,7 +346,7 @@ impl TokenManager {
     /// its pause is not over.
     fn pending_retry(&self) -> Option<RetryState> {
         let retry = stored::read_retry(&self.config.state_dir)?;
-        (retry.login_id == self.held().login_id && retry.not_before_ms > clock::now_ms())
+        (retry.login_id == self.held().login_id && retry.not_before_ms > self.now_ms())
             .then_some(retry)
     }
 
@@ -349,7 +359,7 @@ impl TokenManager {
         let login_id = self.held().login_id;
         let previous = stored::read_retry(dir).filter(|r| r.login_id == login_id);
         let failures = previous.as_ref().map_or(0, |r| r.failures) + 1;
-        let now = clock::now();
+        let now = self.now();
         let refused_since = previous
             .and_then(|r| r.refused_since)
             .or(refused.then_some(now));
@@ -363,7 +373,7 @@ impl TokenManager {
         let retry = RetryState {
             login_id,
             failures,
-            not_before_ms: clock::now_ms() + pause.as_millis() as i64,
+            not_before_ms: self.now_ms() + pause.as_millis() as i64,
             refused_since: if refused { refused_since } else { None },
             error: e.to_string(),
         };
@@ -384,12 +394,12 @@ impl TokenManager {
             return false;
         };
         retry.failures >= REFUSALS_BEFORE_GIVING_UP
-            && clock::now() - since >= self.config.refresh_give_up.as_secs() as i64
+            && self.now() - since >= self.config.refresh_give_up.as_secs() as i64
     }
 
     /// "Tapis is failing, retrying": the login is kept.
     fn failing(&self, retry: &RetryState) -> ErrorReply {
-        let next = ((retry.not_before_ms - clock::now_ms()).max(0) + 999) / 1000;
+        let next = ((retry.not_before_ms - self.now_ms()).max(0) + 999) / 1000;
         let (message, hint) = match retry.refused_since {
             Some(since) => {
                 let give_up = since + self.config.refresh_give_up.as_secs() as i64;
@@ -402,7 +412,7 @@ impl TokenManager {
                     format!(
                         "the agent keeps trying by itself; if Tapis still refuses {}, \
                          log in again: tapis-cred login",
-                        clock::in_words(give_up - clock::now())
+                        clock::in_words(give_up - self.now())
                     ),
                 )
             }
@@ -527,7 +537,7 @@ impl TokenManager {
         *self.held() = shared.version;
         match &shared.login {
             Some(t) => {
-                tracing::info!(user = %t.username, expires_in = t.remaining(clock::now()), "adopted the login a peer agent stored")
+                tracing::info!(user = %t.username, expires_in = t.remaining(self.now()), "adopted the login a peer agent stored")
             }
             None => tracing::info!("a peer agent logged out; logged out here too"),
         }
@@ -643,7 +653,7 @@ impl TokenManager {
                 None => LoginState::LoggedOut,
             };
         };
-        let now = clock::now();
+        let now = self.now();
         // Failed refreshes, this agent's or a peer's: when the next try is,
         // and what went wrong.
         let retry = self.pending_retry();
@@ -709,7 +719,7 @@ impl TokenManager {
     pub fn export(&self, path: &std::path::Path) -> Result<i64, ErrorReply> {
         let t = self
             .current()
-            .filter(|t| t.remaining(clock::now()) > 0)
+            .filter(|t| t.remaining(self.now()) > 0)
             .ok_or_else(|| login_required("no valid token to export"))?;
         write_token_file(path, &t).map_err(|e| {
             ErrorReply::new(ErrorKind::Other, format!("write {}: {e}", path.display()))

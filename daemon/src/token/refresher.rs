@@ -2,19 +2,22 @@
 //! at `tokens.json` now and then for what peer agents did.
 
 use super::TokenManager;
-use crate::clock;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 impl TokenManager {
-    /// Refreshes proactively at `expires_at - margin` until `shutdown` turns true.
+    /// Refreshes proactively at `expires_at - margin` until `shutdown` turns
+    /// true. Its timers run on real time; a test that moves the config's
+    /// clock ahead wakes it to look again.
     pub async fn run_refresher(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut moves = self.config.clock.moves();
         loop {
             let wait = self.refresh_wait();
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = self.changed.notified() => continue,
+                _ = moves.moved() => continue,
                 _ = sleep_opt(wait) => {}
                 _ = tokio::time::sleep(self.poll_interval()) => {
                     // Busy means a refresh or login is under way: it reads
@@ -42,7 +45,7 @@ impl TokenManager {
 
     /// Whether a planned refresh is due now.
     fn refresh_due(&self) -> bool {
-        let now = clock::now();
+        let now = self.now();
         self.current()
             .filter(|_| self.health().login_required.is_none())
             .and_then(|t| self.next_refresh_at(&t, now))
@@ -54,13 +57,13 @@ impl TokenManager {
     /// recorded for every agent on the state directory.
     fn refresh_wait(&self) -> Option<Duration> {
         let t = self.current()?;
-        let now = clock::now();
+        let now = self.now();
         if self.health().login_required.is_some() {
             return None;
         }
         let due = self.next_refresh_at(&t, now)?;
         if let Some(retry) = self.pending_retry() {
-            let ms = (retry.not_before_ms - clock::now_ms()).max(0) as u64;
+            let ms = (retry.not_before_ms - self.now_ms()).max(0) as u64;
             return Some(Duration::from_millis(ms));
         }
         Some(Duration::from_secs((due - now).max(0) as u64))

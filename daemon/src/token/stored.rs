@@ -229,7 +229,7 @@ pub fn write_login(
     let file = LoginFile {
         version,
         written_by: format!("{} {}", crate::host::hostname(), std::process::id()),
-        written_at: crate::clock::now(),
+        written_at: crate::clock::Clock::system().now(),
         login: login.cloned(),
     };
     save_json(&dir.join(TOKENS_FILE), &file)?;

@@ -24,7 +24,7 @@ use axum::{
 use super::{
     FakeControl,
     envelope::{ApiError, VERSION},
-    jwt::{Claims, TokenType, VerifyError, now},
+    jwt::{Claims, TokenType, VerifyError},
     state::Shared,
 };
 use serde_json::json;
@@ -41,7 +41,8 @@ pub(crate) struct Caller {
 pub(crate) enum TokenRejection {
     Missing(Method),
     Parse(String),
-    Expired(Box<Claims>),
+    /// Expired at `now` (Unix seconds).
+    Expired(Box<Claims>, i64),
     /// The proxy's check found the token revoked (`enforce_revocation`).
     Revoked,
     NotAccess(&'static str),
@@ -58,8 +59,8 @@ impl TokenRejection {
                 format!("TAPIS_SECURITY_JWT_PARSE_ERROR Unable to parse JWT. Error: {why}")
             }
             // `decodeJwt`: jjwt's ExpiredJwtException message, then `buildClaimsMsg`.
-            TokenRejection::Expired(c) => {
-                let now = now();
+            TokenRejection::Expired(c, now) => {
+                let now = *now;
                 format!(
                     "TAPIS_SECURITY_JWT_EXPIRED Exception message: JWT expired at {}. Current time: {}, \
                      a difference of {} milliseconds.  Allowed clock skew: 0 milliseconds. Claims: \
@@ -177,7 +178,7 @@ fn counted(
     if let Err(rejection) = &result {
         let mut inner = shared.lock();
         inner.stats.rejected_token += 1;
-        if matches!(rejection, TokenRejection::Expired(_)) {
+        if matches!(rejection, TokenRejection::Expired(..)) {
             inner.stats.expired_token += 1;
         }
     }
@@ -199,8 +200,8 @@ fn authenticate(parts: &Parts, shared: &Shared) -> Result<Caller, TokenRejection
     }
     let claims = shared.signer.verify(token).map_err(|e| match e {
         VerifyError::Parse(why) => TokenRejection::Parse(why),
-        VerifyError::Expired { .. } => match shared.signer.verify_signature(token) {
-            Ok(claims) => TokenRejection::Expired(Box::new(claims)),
+        VerifyError::Expired { now, .. } => match shared.signer.verify_signature(token) {
+            Ok(claims) => TokenRejection::Expired(Box::new(claims), now),
             Err(VerifyError::Parse(why)) => TokenRejection::Parse(why),
             Err(VerifyError::Expired { .. }) => TokenRejection::Parse("expired".into()),
         },

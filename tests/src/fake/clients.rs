@@ -13,7 +13,7 @@ use super::{
     FakeControl,
     caller::AuthnCaller,
     envelope::{ApiError, ApiResult, authn_body, success},
-    jwt::{http_date, now, random_code},
+    jwt::{http_date, random_code},
     state::OauthClient,
 };
 
@@ -60,7 +60,7 @@ pub(crate) async fn create_client(
             .unwrap_or_else(|| client_id.chars().take(50).collect()),
         description: body.description.unwrap_or_default(),
         callback_url: body.callback_url.unwrap_or_default(),
-        create_time: now(),
+        create_time: fake.shared.now(),
         active: true,
         client_id,
     };

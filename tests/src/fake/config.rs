@@ -49,6 +49,10 @@ pub struct FakeConfig {
     /// tapipy-tapisservice, tapisservice/auth.py, `validate_token`), so
     /// without the proxy (the default) a revoked token works until it expires.
     pub enforce_revocation: bool,
+    /// The time tokens are made and checked on: the system clock, or the
+    /// agent's [`TestClock`](tapis_agent::clock::TestClock) when both run in
+    /// one process, so that a test ages tokens by moving it.
+    pub clock: tapis_agent::clock::Clock,
 }
 
 impl Default for FakeConfig {
@@ -71,6 +75,7 @@ impl Default for FakeConfig {
             allow_cross_user: false,
             rotate_refresh_tokens: false,
             enforce_revocation: false,
+            clock: tapis_agent::clock::Clock::system(),
         }
     }
 }

@@ -7,7 +7,9 @@
 //! `tapis/access_token`), and `TapisToken.__init__` (`expires_at` is
 //! `exp.isoformat()`, with microseconds, while the JWT's `exp` is whole seconds).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use tapis_agent::clock::Clock;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
@@ -110,8 +112,8 @@ impl Claims {
 pub(crate) enum VerifyError {
     /// Not a JWT, or not signed by this instance.
     Parse(String),
-    /// Signed by us, but `exp` has passed.
-    Expired { exp: i64 },
+    /// Signed by us, but `exp` has passed (it is `now`).
+    Expired { exp: i64, now: i64 },
 }
 
 /// When a token expires.
@@ -143,16 +145,18 @@ pub(crate) struct Signed {
     pub(crate) expires_in: u64,
 }
 
-/// Signs and checks tokens with this instance's secret.
+/// Signs and checks tokens with this instance's secret, on its clock (the
+/// agent's, when a test runs both in one process).
 pub(crate) struct Signer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     issuer: String,
+    clock: Clock,
 }
 
 impl Signer {
-    pub(crate) fn new(issuer: String) -> Self {
+    pub(crate) fn new(issuer: String, clock: Clock) -> Self {
         let secret: [u8; 32] = rand::rng().random();
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked by `verify` itself: jsonwebtoken counts a token as expired
@@ -166,7 +170,13 @@ impl Signer {
             decoding: DecodingKey::from_secret(&secret),
             validation,
             issuer,
+            clock,
         }
+    }
+
+    /// Unix seconds now, on this fake's clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     fn access_claims(&self, who: &Subject<'_>, refresh_count: Option<u64>) -> AccessClaims {
@@ -196,7 +206,8 @@ impl Signer {
         refresh: Option<(Duration, u64)>,
     ) -> Result<(Signed, Option<Signed>), jsonwebtoken::errors::Error> {
         let mut access = self.access_claims(who, refresh.map(|(_, count)| count));
-        let (exp, expires_at, ttl) = expiry_of(expiry);
+        let now_ms = self.clock.now_ms();
+        let (exp, expires_at, ttl) = expiry_of(expiry, now_ms);
         access.exp = Some(exp);
         let access_signed = Signed {
             jwt: self.encode(&access)?,
@@ -207,7 +218,7 @@ impl Signer {
         let Some((refresh_ttl, _)) = refresh else {
             return Ok((access_signed, None));
         };
-        let (rexp, rexpires_at, rttl) = expiry_of(Expiry::After(refresh_ttl));
+        let (rexp, rexpires_at, rttl) = expiry_of(Expiry::After(refresh_ttl), now_ms);
         let mut nested = access;
         nested.exp = None;
         nested.ttl = Some(ttl);
@@ -237,8 +248,12 @@ impl Signer {
     /// Checks the signature and the expiry.
     pub(crate) fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let claims = self.verify_signature(token)?;
-        if claims.exp <= now() {
-            return Err(VerifyError::Expired { exp: claims.exp });
+        let now = self.now();
+        if claims.exp <= now {
+            return Err(VerifyError::Expired {
+                exp: claims.exp,
+                now,
+            });
         }
         Ok(claims)
     }
@@ -251,13 +266,11 @@ impl Signer {
     }
 }
 
-/// `(exp, expires_at, ttl)` for a token made now: `exp` whole seconds (PyJWT
-/// drops the fraction), `expires_at` with microseconds as Python's
-/// `datetime.isoformat()` prints them.
-fn expiry_of(expiry: Expiry) -> (i64, String, u64) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+/// `(exp, expires_at, ttl)` for a token made at `now_ms` (Unix
+/// milliseconds): `exp` whole seconds (PyJWT drops the fraction), `expires_at`
+/// with microseconds as Python's `datetime.isoformat()` prints them.
+fn expiry_of(expiry: Expiry, now_ms: i64) -> (i64, String, u64) {
+    let now = Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
     match expiry {
         Expiry::After(ttl) => {
             let at = now.saturating_add(Duration::from_secs(ttl.as_secs()));
@@ -273,15 +286,6 @@ fn expiry_of(expiry: Expiry) -> (i64, String, u64) {
 
 fn now_of(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Unix seconds now.
-pub(crate) fn now() -> i64 {
-    now_of(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default(),
-    )
 }
 
 /// Python's `datetime.isoformat()` of an aware UTC time
@@ -360,7 +364,7 @@ mod tests {
 
     #[test]
     fn signs_verifies_and_expires() {
-        let s = Signer::new("http://x/v3/tokens".into());
+        let s = Signer::new("http://x/v3/tokens".into(), Clock::system());
         let (t, r) = s
             .sign_pair(
                 &who(),
@@ -385,7 +389,7 @@ mod tests {
             s.verify(&old.jwt),
             Err(VerifyError::Expired { .. })
         ));
-        let other = Signer::new("x".into());
+        let other = Signer::new("x".into(), Clock::system());
         assert!(matches!(other.verify(&t.jwt), Err(VerifyError::Parse(_))));
         assert!(matches!(s.verify("nope"), Err(VerifyError::Parse(_))));
     }

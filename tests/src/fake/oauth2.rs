@@ -20,8 +20,7 @@ use super::{
     FakeControl,
     envelope::{ApiError, ApiResult, authn_body, success},
     jwt::{
-        Expiry, Signed, Subject, TokenType, VerifyError, http_date, now, random_code,
-        random_letters,
+        Expiry, Signed, Subject, TokenType, VerifyError, http_date, random_code, random_letters,
     },
     state::{DeviceGrant, Shared},
 };
@@ -252,7 +251,7 @@ fn redeem_device_code(shared: &Shared, body: &TokenRequest) -> Result<DeviceGran
     if grant.approved_by.is_none() {
         return Err(ApiError::bad_request("device code not ready."));
     }
-    if now() > grant.expires_at + DEVICE_CODE_FUDGE_SECS {
+    if shared.now() > grant.expires_at + DEVICE_CODE_FUDGE_SECS {
         inner.devices.remove(code);
         return Err(ApiError::bad_request(
             "device code has expired and is now deleted.",
@@ -356,7 +355,7 @@ pub(crate) async fn generate_device_code(
     };
     let device_code = random_code(40);
     let user_code = random_letters(8);
-    let expires_at = now() + DEVICE_CODE_TTL_SECS;
+    let expires_at = shared.now() + DEVICE_CODE_TTL_SECS;
     {
         let mut inner = shared.lock();
         let Some(client_key) = inner.clients.get(&client_id).map(|c| c.client_key.clone()) else {

@@ -148,7 +148,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// State for `config`, served at `base_url`.
     pub(crate) fn new(config: &FakeConfig, base_url: String) -> Self {
-        let signer = Signer::new(format!("{base_url}/v3/tokens"));
+        let signer = Signer::new(format!("{base_url}/v3/tokens"), config.clock.clone());
         Shared {
             tenant: config.tenant.clone(),
             base_url,
@@ -169,6 +169,11 @@ impl Shared {
             counted: watch::Sender::new(0),
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Unix seconds now, on the fake's clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.signer.now()
     }
 
     /// The mutable state. A panic elsewhere must not wedge the fake, so a poisoned

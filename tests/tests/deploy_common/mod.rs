@@ -51,16 +51,10 @@ pub fn shipped_unit(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// `systemd-analyze`, when installed.
+/// `systemd-analyze` (a test fails without it, unless told to skip: see
+/// `tapis_agent_tests::needs::tool`).
 pub fn systemd_analyze() -> Option<PathBuf> {
-    which("systemd-analyze")
-}
-
-/// The first executable `name` on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    tapis_agent_tests::needs::tool("systemd-analyze")
 }
 
 /// Text of a byte buffer, for assertions.
