@@ -3,10 +3,13 @@
 //! This crate holds data and the codec only: the [`Request`] and [`Response`]
 //! enums, the error kinds that map to the client's exit codes, and the framing
 //! (`u32` big-endian length followed by a bincode body), and [`suggest`], the
-//! one rule both programs use to say "did you mean". It contains no I/O
-//! policy: timeouts, retries and connection handling live in the binaries.
+//! one rule both programs use to say "did you mean", and [`conn`], the
+//! client side of the conversation (connect, hello, call) that every client
+//! uses. It contains no policy: what to do when no agent answers (start
+//! one, what to tell the user) lives in the binaries.
 
 mod codec;
+pub mod conn;
 mod error;
 pub mod limits;
 mod message;
@@ -19,6 +22,9 @@ pub use codec::{
 };
 #[cfg(feature = "tokio")]
 pub use codec::{FrameReader, read_answer_async, read_frame_async, write_frame_async};
+#[cfg(feature = "tokio")]
+pub use conn::AsyncConnection;
+pub use conn::{Connection, HelloError};
 pub use error::{ErrorKind, ErrorReply};
 pub use message::{
     AgentSettings, CredState, DeviceCode, LoginMethod, LoginState, Outcome, Pong, Request,

@@ -149,6 +149,28 @@ pub enum Response {
     Progress(Vec<String>),
 }
 
+impl Response {
+    /// The variant's name only, for messages: the fields may hold secrets
+    /// or be large.
+    pub fn variant_name(&self) -> &'static str {
+        match self {
+            Response::Hello { .. } => "Hello",
+            Response::Systems(_) => "Systems",
+            Response::Token(_) => "Token",
+            Response::LoggedIn { .. } => "LoggedIn",
+            Response::DeviceCode(_) => "DeviceCode",
+            Response::DevicePending => "DevicePending",
+            Response::LoggedOut => "LoggedOut",
+            Response::Status(_) => "Status",
+            Response::Exported { .. } => "Exported",
+            Response::Error(_) => "Error",
+            Response::Settings(_) => "Settings",
+            Response::Pong(_) => "Pong",
+            Response::Progress(_) => "Progress",
+        }
+    }
+}
+
 /// The agent's effective, non-secret settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentSettings {
