@@ -5,7 +5,8 @@
 //! (`u32` big-endian length followed by a bincode body), and [`suggest`], the
 //! one rule both programs use to say "did you mean", and [`conn`], the
 //! client side of the conversation (connect, hello, call) that every client
-//! uses. It contains no policy: what to do when no agent answers (start
+//! uses, and [`paths`], where the agent's socket is (both programs' rule).
+//! It contains no policy: what to do when no agent answers (start
 //! one, what to tell the user) lives in the binaries.
 
 mod codec;
@@ -13,6 +14,7 @@ pub mod conn;
 mod error;
 pub mod limits;
 mod message;
+pub mod paths;
 mod secret;
 pub mod suggest;
 
