@@ -14,7 +14,7 @@ use tapis_agent_proto::{
 };
 
 pub use tapis_agent_proto::limits::MAX_SYSTEMS_PER_REQUEST;
-use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_USER_LEN};
+use tapis_agent_proto::limits::{SYSTEM_ID_RULE, USER_RULE, check_system_id, check_user};
 /// Longest `--min-valid` accepted (30 days).
 const MAX_MIN_VALID: u64 = 30 * 24 * 3600;
 
@@ -116,14 +116,19 @@ impl Agent {
             .filter(|u| !u.is_empty())
             .or_else(|| self.tokens.username())
         {
-            Some(u) if valid_id(&u, MAX_USER_LEN) => u,
-            Some(u) => return error(ErrorKind::Usage, format!("invalid user name {u:?}")),
+            Some(u) if check_user(&u) => u,
+            Some(u) => {
+                return Response::Error(
+                    ErrorReply::new(ErrorKind::Usage, format!("invalid user name {u:?}"))
+                        .with_hint(USER_RULE),
+                );
+            }
             None => return Response::Error(self.tokens.not_logged_in()),
         };
         let run = |system: String| {
             let user = user.clone();
             async move {
-                let outcome = if valid_id(&system, MAX_SYSTEM_ID_LEN) {
+                let outcome = if check_system_id(&system) {
                     match self.registry.run(op, &user, &system).await {
                         Ok((state, cached)) => (Outcome::Ok(state), cached),
                         Err(e) => (Outcome::Err(e), false),
@@ -131,9 +136,7 @@ impl Agent {
                 } else {
                     let e =
                         ErrorReply::new(ErrorKind::Usage, format!("invalid system id {system:?}"))
-                            .with_hint(format!(
-                                "system ids have at most {MAX_SYSTEM_ID_LEN} letters, digits, '.', '_' and '-'"
-                            ));
+                            .with_hint(SYSTEM_ID_RULE);
                     (Outcome::Err(e), false)
                 };
                 SystemOutcome {
@@ -244,13 +247,6 @@ async fn join_all<F: Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
     slots.into_iter().flatten().collect()
 }
 
-fn valid_id(s: &str, max_len: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max_len
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
-}
-
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
     Response::Error(ErrorReply::new(kind, message))
 }
@@ -262,17 +258,6 @@ fn flatten(r: Result<Response, ErrorReply>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_validated() {
-        assert!(valid_id("designsafe.storage.default", MAX_SYSTEM_ID_LEN));
-        assert!(valid_id("ls6", MAX_SYSTEM_ID_LEN));
-        assert!(!valid_id("", MAX_SYSTEM_ID_LEN));
-        assert!(!valid_id("a/b", MAX_SYSTEM_ID_LEN));
-        assert!(!valid_id("a b", MAX_SYSTEM_ID_LEN));
-        assert!(!valid_id(&"x".repeat(129), MAX_USER_LEN));
-        assert!(!valid_id(&"x".repeat(81), MAX_SYSTEM_ID_LEN));
-    }
 
     #[tokio::test]
     async fn join_all_keeps_order() {

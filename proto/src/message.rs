@@ -314,8 +314,9 @@ pub struct StateDirStatus {
 }
 
 impl StatusInfo {
-    /// The most systems listed in one status answer, to keep it in one frame.
-    pub const MAX_SYSTEMS: usize = 256;
+    /// The most systems listed in one status answer, to keep it in one
+    /// frame: as many as one request may name.
+    pub const MAX_SYSTEMS: usize = crate::limits::MAX_SYSTEMS_PER_REQUEST;
 }
 
 /// Login and token state.
