@@ -12,6 +12,8 @@
 mod codec;
 pub mod conn;
 mod error;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod limits;
 mod message;
 pub mod paths;
