@@ -1,10 +1,8 @@
 //! Turns one request into one response.
 
-use crate::cache::Cache;
-use crate::config::Config;
 use crate::paths;
-use crate::systems::{Op, Registry};
-use crate::token::TokenManager;
+use crate::systems::{Ctx, Op, Registry};
+use crate::token::LoggedIn;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,24 +16,30 @@ use tapis_agent_proto::limits::{SYSTEM_ID_RULE, USER_RULE, check_system_id, chec
 /// Longest `--min-valid` accepted (30 days).
 const MAX_MIN_VALID: u64 = 30 * 24 * 3600;
 
-/// Everything a request may touch.
+/// Everything a request may touch: the per-system queues over the agent's
+/// one state ([`Ctx`]), and when the agent started.
 #[derive(Debug)]
 pub struct Agent {
-    /// Configuration.
-    pub config: Arc<Config>,
-    /// Token manager.
-    pub tokens: Arc<TokenManager>,
-    /// Credential cache.
-    pub cache: Arc<Cache>,
-    /// Per-system queues.
+    /// Per-system queues; they hold the state.
     pub registry: Registry,
-    /// Locks shared with the other agents on the state directory.
-    pub locks: Arc<crate::store::lock::Locks>,
     /// When the agent started.
     pub started: Instant,
 }
 
 impl Agent {
+    /// An agent over `state`.
+    pub fn new(state: Arc<Ctx>) -> Self {
+        Self {
+            registry: Registry::new(state),
+            started: Instant::now(),
+        }
+    }
+
+    /// The agent's state: configuration, tokens, cache, locks, Tapis client.
+    pub fn state(&self) -> &Ctx {
+        self.registry.ctx()
+    }
+
     /// Answers one request (never `Hello`, which the connection handles).
     pub async fn handle(&self, req: Request) -> Response {
         match req {
@@ -53,29 +57,40 @@ impl Agent {
             Request::Revoke { systems, user } => self.systems(Op::Revoke, systems, user).await,
             Request::Token { min_valid_secs } => {
                 let secs = min_valid_secs.min(MAX_MIN_VALID);
-                match self.tokens.token(Duration::from_secs(secs)).await {
+                match self.state().tokens.token(Duration::from_secs(secs)).await {
                     Ok(grant) => Response::Token(grant),
                     Err(e) => Response::Error(e),
                 }
             }
-            Request::Login(method) => flatten(match method {
+            Request::Login(method) => match method {
                 LoginMethod::Password { username, password } => {
                     if username.trim().is_empty() {
-                        Err(ErrorReply::new(ErrorKind::Usage, "login: empty username"))
+                        error(ErrorKind::Usage, "login: empty username")
                     } else {
-                        self.tokens.login_password(username.trim(), password).await
+                        let tokens = &self.state().tokens;
+                        answer(tokens.login_password(username.trim(), password).await)
                     }
                 }
                 LoginMethod::ImportToken { access_token } => {
-                    self.tokens.login_import(access_token).await
+                    answer(self.state().tokens.login_import(access_token).await)
                 }
-                LoginMethod::DeviceStart => self.tokens.device_start().await,
-            }),
-            Request::DevicePoll => flatten(self.tokens.device_poll().await),
+                LoginMethod::DeviceStart => match self.state().tokens.device_start().await {
+                    Ok(code) => Response::DeviceCode(code),
+                    Err(e) => Response::Error(e),
+                },
+            },
+            Request::DevicePoll => match self.state().tokens.device_poll().await {
+                Ok(Some(login)) => logged_in(login),
+                Ok(None) => Response::DevicePending,
+                Err(e) => Response::Error(e),
+            },
             Request::Logout { forget_client } => {
-                let answer = self.tokens.logout(forget_client).await;
-                self.cache.clear();
-                flatten(answer)
+                let done = self.state().tokens.logout(forget_client).await;
+                self.state().cache.clear();
+                match done {
+                    Ok(()) => Response::LoggedOut,
+                    Err(e) => Response::Error(e),
+                }
             }
             Request::Status => Response::Status(self.status()),
             Request::Settings => Response::Settings(self.settings()),
@@ -83,7 +98,7 @@ impl Agent {
             Request::ExportTokenFile { path } => {
                 let path = path
                     .map(PathBuf::from)
-                    .or_else(|| self.config.export_token_file.clone())
+                    .or_else(|| self.state().config.export_token_file.clone())
                     .unwrap_or_else(|| paths::home().join(".tapis_tokens.json"));
                 if !path.is_absolute() {
                     return error(
@@ -91,7 +106,7 @@ impl Agent {
                         "export-token-file: the path must be absolute",
                     );
                 }
-                match self.tokens.export(&path) {
+                match self.state().tokens.export(&path) {
                     Ok(expires_at) => Response::Exported {
                         path: path.display().to_string(),
                         expires_at,
@@ -114,7 +129,7 @@ impl Agent {
         }
         let user = match user
             .filter(|u| !u.is_empty())
-            .or_else(|| self.tokens.username())
+            .or_else(|| self.state().tokens.username())
         {
             Some(u) if check_user(&u) => u,
             Some(u) => {
@@ -123,7 +138,7 @@ impl Agent {
                         .with_hint(USER_RULE),
                 );
             }
-            None => return Response::Error(self.tokens.not_logged_in()),
+            None => return Response::Error(self.state().tokens.not_logged_in()),
         };
         let run = |system: String| {
             let user = user.clone();
@@ -167,7 +182,7 @@ impl Agent {
     }
 
     fn settings(&self) -> AgentSettings {
-        let c = &self.config;
+        let c = &self.state().config;
         let path = |p: &std::path::Path| p.display().to_string();
         AgentSettings {
             base_url: c.base_url.clone(),
@@ -180,7 +195,7 @@ impl Agent {
     }
 
     async fn ping(&self) -> Pong {
-        let tapis = &self.registry.ctx().tapis;
+        let tapis = &self.state().tapis;
         let (tapis_latency_ms, tapis_error) = match tapis.healthcheck().await {
             Ok(took) => (
                 Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX)),
@@ -196,13 +211,13 @@ impl Agent {
     }
 
     fn status(&self) -> StatusInfo {
-        let (systems, systems_total) = self.cache.snapshot();
+        let (systems, systems_total) = self.state().cache.snapshot();
         StatusInfo {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
             uptime_secs: self.started.elapsed().as_secs(),
-            base_url: self.config.base_url.clone(),
-            login: self.tokens.login_state(),
+            base_url: self.state().config.base_url.clone(),
+            login: self.state().tokens.login_state(),
             systems,
             systems_total,
             state: self.state_status(),
@@ -210,9 +225,9 @@ impl Agent {
     }
 
     fn state_status(&self) -> StateDirStatus {
-        let info = self.locks.info();
+        let info = self.state().locks.info();
         StateDirStatus {
-            dir: self.config.state_dir.display().to_string(),
+            dir: self.state().config.state_dir.display().to_string(),
             filesystem: info.filesystem,
             lock_method: info.method.as_str().to_owned(),
             lock_reason: info.reason,
@@ -251,8 +266,19 @@ fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
     Response::Error(ErrorReply::new(kind, message))
 }
 
-fn flatten(r: Result<Response, ErrorReply>) -> Response {
-    r.unwrap_or_else(Response::Error)
+/// The answer to a login.
+fn answer(login: Result<LoggedIn, ErrorReply>) -> Response {
+    login.map_or_else(Response::Error, logged_in)
+}
+
+fn logged_in(l: LoggedIn) -> Response {
+    Response::LoggedIn {
+        username: l.username,
+        tenant: l.tenant,
+        expires_at: l.expires_at,
+        has_refresh_token: l.has_refresh_token,
+        refresh_problem: l.refresh_problem,
+    }
 }
 
 #[cfg(test)]
