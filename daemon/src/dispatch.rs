@@ -71,8 +71,15 @@ impl Agent {
                         answer(tokens.login_password(username.trim(), password).await)
                     }
                 }
-                LoginMethod::ImportToken { access_token } => {
-                    answer(self.state().tokens.login_import(access_token).await)
+                LoginMethod::ImportTokenFile { path } => {
+                    let path = PathBuf::from(path);
+                    if !path.is_absolute() {
+                        return error(
+                            ErrorKind::Usage,
+                            "login --import-token-file: the path must be absolute",
+                        );
+                    }
+                    answer(self.state().tokens.login_import_file(&path).await)
                 }
                 LoginMethod::DeviceStart => match self.state().tokens.device_start().await {
                     Ok(code) => Response::DeviceCode(code),

@@ -46,4 +46,6 @@ pub use secret::Secret;
 ///
 /// A request that takes more than a second is answered by
 /// [`Response::Progress`] frames first (protocol 3), then its answer.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// A token file to import is named by its path, and read by the agent
+/// (protocol 4).
+pub const PROTOCOL_VERSION: u32 = 4;

@@ -85,10 +85,12 @@ pub enum LoginMethod {
         /// The password (zeroed on drop, redacted in `Debug`).
         password: Secret,
     },
-    /// Adopt an access token obtained elsewhere (e.g. `~/.tapis_tokens.json`).
-    ImportToken {
-        /// The access token (a JWT).
-        access_token: Secret,
+    /// Adopt the access token of a token file written elsewhere (OpsUtils'
+    /// `~/.tapis_tokens.json`, or another agent's export): the agent reads
+    /// and checks the file, with the code that writes its own.
+    ImportTokenFile {
+        /// Absolute path of the file.
+        path: String,
     },
     /// Start a device-code login; answered with [`Response::DeviceCode`].
     DeviceStart,

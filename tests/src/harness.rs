@@ -151,6 +151,20 @@ impl TestAgent {
         );
     }
 
+    /// Logs in with `access_token`, imported from a token file (0600) in
+    /// the test directory, and returns the answer.
+    pub async fn import_token(&self, access_token: &str) -> Response {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join("import.json");
+        let text = serde_json::json!({ "access_token": access_token }).to_string();
+        std::fs::write(&path, text).expect("write the token file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        self.request(Request::Login(LoginMethod::ImportTokenFile {
+            path: path.display().to_string(),
+        }))
+        .await
+    }
+
     /// Establish of the given systems.
     pub async fn establish(&self, systems: &[&str], fresh: bool) -> Vec<SystemOutcome> {
         systems_of(

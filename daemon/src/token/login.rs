@@ -238,8 +238,15 @@ impl TokenManager {
         health.refresh_problem.clone()
     }
 
+    /// Adopts the access token of the token file at `path` (see
+    /// [`super::export::read_token_file`]; no refresh possible).
+    pub async fn login_import_file(&self, path: &std::path::Path) -> Result<LoggedIn, ErrorReply> {
+        let access_token = super::export::read_token_file(path, clock::now())?;
+        self.login_import(access_token).await
+    }
+
     /// Adopts an access token obtained elsewhere (no refresh possible).
-    pub async fn login_import(&self, access_token: Secret) -> Result<LoggedIn, ErrorReply> {
+    async fn login_import(&self, access_token: Secret) -> Result<LoggedIn, ErrorReply> {
         let claims = jwt::claims(access_token.expose())
             .map_err(|e| ErrorReply::new(ErrorKind::Usage, format!("import token: {e}")))?;
         let now = clock::now();
