@@ -5,7 +5,7 @@
 use super::Tokens;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use tapis_agent_proto::{ErrorKind, ErrorReply, Secret};
 
@@ -47,10 +47,18 @@ pub fn read_token_file(path: &Path, now: i64) -> Result<Secret, ErrorReply> {
             format!("login: token file {shown}: {why}"),
         )
     };
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open it: {e}")))?;
+    // Non-blocking: a FIFO named here must not hold up the agent's thread.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| fail(format!("cannot open it: {e}")))?;
     let meta = file
         .metadata()
         .map_err(|e| fail(format!("cannot inspect it: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("it is not a regular file".into()));
+    }
     if meta.mode() & 0o022 != 0 {
         return Err(fail(format!(
             "refusing it: it is writable by group or others (mode {:04o})",
@@ -244,5 +252,11 @@ mod tests {
 
         let e = read_token_file(&dir.path().join("missing.json"), NOW).unwrap_err();
         assert!(e.message.contains("cannot open it"), "{}", e.message);
+
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let e = read_token_file(&fifo, NOW).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{}", e.message);
     }
 }
