@@ -80,7 +80,14 @@ pub fn decide(facts: &Facts) -> Decision {
 /// [`Facts`] of this process for the socket at `path`.
 pub fn facts(path: &Path) -> Facts {
     let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    let default = socket::from_env(None);
+    // The default path, whatever $TAPIS_AGENT_SOCK says: a socket named
+    // there is named explicitly too.
+    let default = paths::resolve_socket(
+        None,
+        None,
+        std::env::var_os("XDG_RUNTIME_DIR"),
+        socket::effective_uid(),
+    );
     Facts {
         switch: env(AUTOSTART_ENV),
         explicit_socket: path != default,
