@@ -21,6 +21,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tapis_agent_proto::paths;
 
 /// Environment switch: `0`/`false`/`no`/`off` disables autostart,
 /// `1`/`true`/`yes`/`on` enables it even where it would be off.
@@ -79,7 +80,9 @@ pub fn decide(facts: &Facts) -> Decision {
 /// [`Facts`] of this process for the socket at `path`.
 pub fn facts(path: &Path) -> Facts {
     let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    let default = socket::resolve(
+    // The default path, whatever $TAPIS_AGENT_SOCK says: a socket named
+    // there is named explicitly too.
+    let default = paths::resolve_socket(
         None,
         None,
         std::env::var_os("XDG_RUNTIME_DIR"),
@@ -158,13 +161,11 @@ pub fn recover(path: &Path, timeout: Duration, ui: Ui, failure: Failure) -> Resu
 
 /// Whether `path` is in the fixed runtime directory and another user has
 /// made that unusable: the agent then goes in a private directory of
-/// unpredictable name (see [`socket::fallback_runtime_dir`]).
+/// unpredictable name (see [`paths::runtime_dir`]).
 fn taken_by_another_user(path: &Path) -> bool {
     let uid = socket::effective_uid();
-    let fixed = socket::fixed_runtime_dir(uid);
-    path.parent() == Some(fixed.as_path())
-        && fixed.symlink_metadata().is_ok()
-        && !socket::is_private_dir(&fixed, uid)
+    let fixed = paths::fixed_runtime_dir(uid);
+    path.parent() == Some(fixed.as_path()) && paths::is_taken(&fixed, uid)
 }
 
 /// No socket file, or a stale one: an agent is missing, not slow or foreign.
@@ -201,13 +202,13 @@ impl From<String> for NotStarted {
 fn start(path: &Path, ui: Ui) -> Result<PathBuf, NotStarted> {
     let fresh;
     let path = if taken_by_another_user(path) {
-        let dir = socket::make_private_runtime_dir(socket::effective_uid())?;
+        let dir = paths::make_private_runtime_dir(socket::effective_uid())?;
         ui.note(format_args!(
             "{} is unusable (another user's?); starting the agent in {}",
             path.parent().unwrap_or(path).display(),
             dir.display()
         ));
-        fresh = dir.join("agent.sock");
+        fresh = dir.join(paths::SOCKET_NAME);
         fresh.as_path()
     } else {
         path
@@ -360,28 +361,9 @@ fn is_executable(path: &Path) -> bool {
 /// `agent.log` in the agent's state directory, as the agent computes it
 /// from the environment.
 pub fn log_path() -> PathBuf {
-    let env_dir = |var| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    let home = env_dir("HOME");
-    // A JupyterHub server's kept directory, when the user created it
-    // (daemon/src/paths.rs, default_state_dir).
-    let jupyterhub = home
-        .as_ref()
-        .filter(|_| std::env::var_os("JUPYTERHUB_USER").is_some())
-        .map(|h| h.join(crate::doctor::JUPYTERHUB_STATE_DIR))
-        .filter(|d| d.is_dir());
-    let state = env_dir("TAPIS_AGENT_STATE_DIR")
-        .or(jupyterhub)
-        .unwrap_or_else(|| {
-            env_dir("XDG_STATE_HOME")
-                .or_else(|| home.map(|h| h.join(".local/state")))
-                .unwrap_or_else(|| PathBuf::from("/"))
-                .join("tapis-agent")
-        });
-    state.join("agent.log")
+    paths::env_dir("TAPIS_AGENT_STATE_DIR")
+        .unwrap_or_else(paths::default_state_dir)
+        .join("agent.log")
 }
 
 /// Opens the log for appending (0600), keeping one old copy once it is large.

@@ -319,6 +319,35 @@ mod tests {
     use clap::CommandFactory;
     use clap::error::ErrorKind;
 
+    /// `--help`'s "Exit codes:" line names every code of
+    /// [`tapis_agent_proto::ErrorKind::exit_code`], in order, and no other.
+    #[test]
+    fn help_lists_the_exit_codes_error_kind_defines() {
+        let help = Cli::command().render_help().to_string();
+        let line = help
+            .split_once("Exit codes:")
+            .expect("help has the exit codes")
+            .1;
+        let line = &line[..line.find('.').expect("the list ends with a period")];
+        let codes: Vec<u8> = line
+            .split(',')
+            .map(|item| {
+                let digits: String = item
+                    .trim()
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.parse().expect("each item starts with its code")
+            })
+            .collect();
+        let mut ours: Vec<u8> = tapis_agent_proto::ErrorKind::ALL
+            .iter()
+            .map(|k| k.exit_code())
+            .collect();
+        ours.insert(0, 0);
+        assert_eq!(codes, ours);
+    }
+
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         use clap::FromArgMatches;
         let matches = command()

@@ -7,7 +7,7 @@ use crate::render::{self, Rendered};
 use crate::ui::Ui;
 use clap::CommandFactory;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use tapis_agent_proto::generate;
 
 /// `completions`: the script for one shell.
 #[derive(Serialize)]
@@ -41,9 +41,8 @@ pub(crate) struct Pages<'a> {
 
 /// The completion script for one shell.
 pub fn completions(ui: Ui, args: &CompletionsArgs) -> Rendered {
-    let mut cmd = Cli::command();
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut cmd, "tapis-cred", &mut script);
+    generate::completions(Cli::command(), args.shell, &mut script);
     let script = String::from_utf8_lossy(&script).into_owned();
     let body = Script {
         shell: args.shell.to_string(),
@@ -57,8 +56,7 @@ pub fn man(ui: Ui, args: &ManArgs) -> Result<Rendered, Failure> {
     match &args.dir {
         None => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(crate::cli::command())
-                .render(&mut page)
+            generate::man_page(crate::cli::command(), &mut page)
                 .map_err(|e| exit::other(format!("man: cannot render the page: {e}")))?;
             let page = String::from_utf8_lossy(&page).into_owned();
             let body = Pages {
@@ -68,7 +66,7 @@ pub fn man(ui: Ui, args: &ManArgs) -> Result<Rendered, Failure> {
             Ok(render::text(ui, "man", SUCCESS, body, page.clone()))
         }
         Some(dir) => {
-            let files = write_pages(dir).map_err(|e| {
+            let files = generate::man_pages_to(crate::cli::command(), dir).map_err(|e| {
                 exit::other(format!(
                     "man: cannot write pages into {}: {e}",
                     dir.display()
@@ -84,22 +82,4 @@ pub fn man(ui: Ui, args: &ManArgs) -> Result<Rendered, Failure> {
             Ok(render::text(ui, "man", SUCCESS, body, text))
         }
     }
-}
-
-/// `tapis-cred.1` and `tapis-cred-SUBCOMMAND.1`, sorted.
-fn write_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    fn walk(cmd: clap::Command, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
-            walk(sub, dir, out)?;
-        }
-        out.push(clap_mangen::Man::new(cmd).generate_to(dir)?);
-        Ok(())
-    }
-    std::fs::create_dir_all(dir)?;
-    let mut cmd = crate::cli::command().disable_help_subcommand(true);
-    cmd.build();
-    let mut files = Vec::new();
-    walk(cmd, dir, &mut files)?;
-    files.sort();
-    Ok(files)
 }

@@ -6,13 +6,12 @@ use crate::exit::{self, Failure, REINSTALL_HINT, START_AGENT_HINT};
 use crate::socket;
 use crate::spinner::{Progress, Spinner};
 use crate::ui::Ui;
-use socket2::{Domain, SockAddr, Socket, Type};
-use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tapis_agent_proto::{CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response, encode_frame};
+use tapis_agent_proto::conn::{self, Connection, HelloError};
+use tapis_agent_proto::{CodecError, ErrorKind, PROTOCOL_VERSION, Request, Response};
 
 /// What to tell the user when an answer does not come in time.
 const TIMEOUT_HINT: &str =
@@ -93,11 +92,9 @@ fn progress(request: &Request) -> Progress {
 /// An open conversation with an agent that speaks our protocol.
 #[derive(Debug)]
 pub struct Agent {
-    stream: UnixStream,
+    conn: Connection,
     path: PathBuf,
     timeout: Duration,
-    ui: Ui,
-    agent_version: String,
 }
 
 impl Agent {
@@ -116,7 +113,7 @@ impl Agent {
         then: Option<&Request>,
     ) -> Result<Self, Failure> {
         ui.note(format_args!("connecting to {}", path.display()));
-        let stream = connect_within(path, timeout).map_err(|e| {
+        let stream = conn::connect(path, timeout).map_err(|e| {
             exit::agent_unreachable(format!(
                 "cannot reach the agent at {}: {}",
                 path.display(),
@@ -134,92 +131,58 @@ impl Agent {
             ))
             .with_hint("remove it, or pass --socket with the path of your own agent")
         })?;
-        let set = |r: io::Result<()>| {
-            r.map_err(|e| exit::agent_unreachable(format!("cannot set socket timeouts: {e}")))
-        };
-        set(stream.set_read_timeout(Some(timeout)))?;
-        set(stream.set_write_timeout(Some(timeout)))?;
-        let mut agent = Self {
-            stream,
+        let at = path.display();
+        let conn =
+            Connection::hello(stream, env!("CARGO_PKG_VERSION"), then).map_err(|e| match e {
+                HelloError::Transport(e) => {
+                    let mut f = transport_failure(path, timeout, e);
+                    // Nothing readable came back: this is not an agent we can use.
+                    f.kind = ErrorKind::AgentUnreachable;
+                    f
+                }
+                HelloError::Version(protocol_version) => exit::agent_unreachable(format!(
+                    "agent speaks protocol {protocol_version}, this client speaks \
+                 {PROTOCOL_VERSION}: {REINSTALL_HINT}"
+                )),
+                // A full agent says so before reading anything: that is a retry,
+                // not a version problem.
+                HelloError::Refused(e) if e.kind == ErrorKind::Busy => e,
+                HelloError::Refused(e) => exit::agent_unreachable(format!(
+                    "the agent at {at} refused this client (protocol {PROTOCOL_VERSION}): {}",
+                    e.message
+                ))
+                .with_hint(REINSTALL_HINT),
+                HelloError::Unexpected(variant) => exit::agent_unreachable(format!(
+                    "the agent at {at} answered hello with {variant}"
+                ))
+                .with_hint(REINSTALL_HINT),
+            })?;
+        ui.note(format_args!(
+            "agent {} at {at} (protocol {PROTOCOL_VERSION})",
+            conn.agent_version()
+        ));
+        Ok(Self {
+            conn,
             path: path.to_path_buf(),
             timeout,
-            ui,
-            agent_version: String::new(),
-        };
-        agent.hello(then)?;
-        Ok(agent)
-    }
-
-    fn hello(&mut self, then: Option<&Request>) -> Result<(), Failure> {
-        let hello = Request::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            client_version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
-        let frames = encode_frame(&hello).and_then(|mut frames| {
-            if let Some(request) = then {
-                let mut next = encode_frame(request)?;
-                frames.extend_from_slice(&next);
-                wipe(&mut next);
-            }
-            Ok(frames)
-        });
-        let answer = frames.and_then(|f| self.exchange_frames(f)).map_err(|e| {
-            let mut f = self.transport_failure(e);
-            // Nothing readable came back: this is not an agent we can use.
-            f.kind = ErrorKind::AgentUnreachable;
-            f
-        })?;
-        match answer {
-            Response::Hello {
-                protocol_version,
-                agent_version,
-            } if protocol_version == PROTOCOL_VERSION => {
-                self.ui.note(format_args!(
-                    "agent {agent_version} at {} (protocol {protocol_version})",
-                    self.path.display()
-                ));
-                self.agent_version = agent_version;
-                Ok(())
-            }
-            Response::Hello {
-                protocol_version, ..
-            } => Err(exit::agent_unreachable(format!(
-                "agent speaks protocol {protocol_version}, this client speaks \
-                 {PROTOCOL_VERSION}: {REINSTALL_HINT}"
-            ))),
-            // A full agent says so before reading anything: that is a retry,
-            // not a version problem.
-            Response::Error(e) if e.kind == ErrorKind::Busy => Err(e),
-            Response::Error(e) => Err(exit::agent_unreachable(format!(
-                "the agent at {} refused this client (protocol {PROTOCOL_VERSION}): {}",
-                self.path.display(),
-                e.message
-            ))
-            .with_hint(REINSTALL_HINT)),
-            other => Err(exit::agent_unreachable(format!(
-                "the agent at {} answered hello with {}",
-                self.path.display(),
-                variant(&other)
-            ))
-            .with_hint(REINSTALL_HINT)),
-        }
+        })
     }
 
     /// The agent's package version, from its hello.
     pub fn agent_version(&self) -> &str {
-        &self.agent_version
+        self.conn.agent_version()
     }
 
     /// Sends one request and returns the answer; an error answer becomes
     /// `Err` with the agent's kind, message and hint.
     pub fn call(&mut self, request: &Request) -> Result<Response, Failure> {
-        let answer = encode_frame(request).and_then(|f| self.exchange_frames(f));
+        let answer = self.conn.call(request, on_progress);
         self.outcome(answer)
     }
 
     /// The answer to the request sent behind the hello (see [`open`](Self::open)).
     fn answer(&mut self) -> Result<Response, Failure> {
-        let answer = read_answer(&mut self.stream);
+        let answer = self.conn.answer(on_progress);
         self.outcome(answer)
     }
 
@@ -227,107 +190,52 @@ impl Agent {
         match answer {
             Ok(Response::Error(e)) => Err(e),
             Ok(answer) => Ok(answer),
-            Err(e) => Err(self.transport_failure(e)),
-        }
-    }
-
-    /// Writes `frames` (wiped afterwards) and reads one answer.
-    fn exchange_frames(&mut self, mut frames: Vec<u8>) -> Result<Response, CodecError> {
-        let sent = self
-            .stream
-            .write_all(&frames)
-            .and_then(|()| self.stream.flush());
-        wipe(&mut frames);
-        // An agent at its connection limit may have closed this (idle)
-        // connection with a "busy" answer just before the write: read it
-        // rather than report a lost agent.
-        match (sent, read_answer(&mut self.stream)) {
-            (_, Ok(answer)) => Ok(answer),
-            (Err(e), Err(_)) => Err(e.into()),
-            (Ok(()), Err(e)) => Err(e),
-        }
-    }
-
-    /// A lost or silent agent is unreachable (exit 7); an answer that does
-    /// not decode is a version mix-up or a bug (exit 1).
-    fn transport_failure(&self, e: CodecError) -> Failure {
-        let at = self.path.display();
-        match e {
-            CodecError::Io(e) if is_timeout(&e) => exit::agent_unreachable(format!(
-                "no answer from the agent at {at} within {} s",
-                self.timeout.as_secs()
-            ))
-            .with_hint(TIMEOUT_HINT),
-            CodecError::Io(e) => exit::agent_unreachable(format!(
-                "lost the agent at {at}: {}",
-                describe_io(&e, self.timeout)
-            ))
-            .with_hint(START_AGENT_HINT),
-            CodecError::Closed | CodecError::Truncated => {
-                exit::agent_unreachable(format!("lost the agent at {at}: {e}"))
-                    .with_hint(START_AGENT_HINT)
-            }
-            CodecError::Decode(_) | CodecError::TooLarge { .. } => {
-                exit::other(format!("cannot understand the agent at {at}: {e}"))
-                    .with_hint(REINSTALL_HINT)
-            }
-            CodecError::Encode(_) => exit::other(format!("cannot send the request: {e}")),
+            Err(e) => Err(transport_failure(&self.path, self.timeout, e)),
         }
     }
 }
 
-/// Reads one answer; progress notes that come before it go to the spinner
-/// (see [`Response::Progress`]). Each restarts the read timeout, which so
+/// Progress notes that come before an answer go to the spinner (see
+/// [`Response::Progress`]). Each restarts the read timeout, which so
 /// measures the agent's silence.
-fn read_answer(stream: &mut UnixStream) -> Result<Response, CodecError> {
-    tapis_agent_proto::read_answer(stream, |notes| crate::spinner::progress(&notes))
+fn on_progress(notes: Vec<String>) {
+    crate::spinner::progress(&notes);
 }
 
-/// Frames can hold a password or a token: zero them instead of leaving the
-/// bytes in freed memory. `black_box` keeps the stores from being optimized
-/// away as dead.
-fn wipe(buf: &mut [u8]) {
-    buf.fill(0);
-    std::hint::black_box(buf);
+/// A lost or silent agent is unreachable (exit 7); an answer that does
+/// not decode is a version mix-up or a bug (exit 1).
+fn transport_failure(path: &Path, timeout: Duration, e: CodecError) -> Failure {
+    let at = path.display();
+    match e {
+        CodecError::Io(e) if is_timeout(&e) => exit::agent_unreachable(format!(
+            "no answer from the agent at {at} within {} s",
+            timeout.as_secs()
+        ))
+        .with_hint(TIMEOUT_HINT),
+        CodecError::Io(e) => exit::agent_unreachable(format!(
+            "lost the agent at {at}: {}",
+            describe_io(&e, timeout)
+        ))
+        .with_hint(START_AGENT_HINT),
+        CodecError::Closed | CodecError::Truncated => {
+            exit::agent_unreachable(format!("lost the agent at {at}: {e}"))
+                .with_hint(START_AGENT_HINT)
+        }
+        CodecError::Decode(_) | CodecError::TooLarge { .. } => {
+            exit::other(format!("cannot understand the agent at {at}: {e}"))
+                .with_hint(REINSTALL_HINT)
+        }
+        CodecError::Encode(_) => exit::other(format!("cannot send the request: {e}")),
+    }
 }
 
 /// An answer of the wrong type for the request: a bug on one side.
 pub fn unexpected(command: &str, answer: &Response) -> Failure {
     exit::other(format!(
         "{command}: unexpected answer from the agent: {}",
-        variant(answer)
+        answer.variant_name()
     ))
     .with_hint(REINSTALL_HINT)
-}
-
-/// The variant's name only: the fields may hold secrets or be large.
-fn variant(answer: &Response) -> &'static str {
-    match answer {
-        Response::Hello { .. } => "Hello",
-        Response::Systems(_) => "Systems",
-        Response::Token(_) => "Token",
-        Response::LoggedIn { .. } => "LoggedIn",
-        Response::DeviceCode(_) => "DeviceCode",
-        Response::DevicePending => "DevicePending",
-        Response::LoggedOut => "LoggedOut",
-        Response::Status(_) => "Status",
-        Response::Exported { .. } => "Exported",
-        Response::Error(_) => "Error",
-        Response::Settings(_) => "Settings",
-        Response::Pong(_) => "Pong",
-        Response::Progress(_) => "Progress",
-    }
-}
-
-/// Connects, giving up after `timeout`. A Unix-socket connect blocks while
-/// the agent's accept backlog is full; Linux bounds that wait by the
-/// socket's send timeout, so it is set before connecting. (A helper thread
-/// did this before, at about 0.2 ms per command.)
-fn connect_within(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    socket.set_write_timeout(Some(timeout))?;
-    socket.connect(&SockAddr::unix(path)?)?;
-    Ok(UnixStream::from(OwnedFd::from(socket)))
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -391,27 +299,5 @@ mod tests {
             "{}",
             e.message
         );
-    }
-
-    #[test]
-    fn connect_gives_up_while_the_backlog_stays_full() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s");
-        // A listener that never accepts, with the smallest backlog.
-        let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-        listener.bind(&SockAddr::unix(&path).unwrap()).unwrap();
-        listener.listen(0).unwrap();
-        let limit = Duration::from_millis(200);
-        let start = std::time::Instant::now();
-        let mut held = Vec::new();
-        let err = loop {
-            match connect_within(&path, limit) {
-                Ok(s) => held.push(s),
-                Err(e) => break e,
-            }
-            assert!(held.len() < 64, "the backlog never filled");
-        };
-        assert!(is_timeout(&err), "{err:?}");
-        assert!(start.elapsed() < Duration::from_secs(5));
     }
 }

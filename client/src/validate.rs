@@ -3,8 +3,10 @@
 
 use crate::exit::{self, Failure};
 
+#[cfg(test)]
+use tapis_agent_proto::limits::MAX_SYSTEM_ID_LEN as MAX_SYSTEM_LEN;
 use tapis_agent_proto::limits::{
-    MAX_SYSTEM_ID_LEN as MAX_SYSTEM_LEN, MAX_SYSTEMS_PER_REQUEST as MAX_SYSTEMS, MAX_USER_LEN,
+    MAX_SYSTEMS_PER_REQUEST as MAX_SYSTEMS, SYSTEM_ID_RULE, USER_RULE, check_system_id, check_user,
 };
 
 /// Checks each id, then drops repeats keeping the first occurrence, so the
@@ -13,8 +15,11 @@ use tapis_agent_proto::limits::{
 pub fn systems(command: &str, ids: &[String]) -> Result<Vec<String>, Failure> {
     let ids: Vec<&str> = ids.iter().map(|id| id.trim()).collect();
     for id in &ids {
-        system_id(id)
-            .map_err(|why| exit::usage(format!("{command}: invalid system id {id:?}: {why}")))?;
+        if !check_system_id(id) {
+            return Err(exit::usage(format!(
+                "{command}: invalid system id {id:?}: {SYSTEM_ID_RULE}"
+            )));
+        }
     }
     let mut unique: Vec<String> = Vec::with_capacity(ids.len());
     for id in ids {
@@ -31,34 +36,12 @@ pub fn systems(command: &str, ids: &[String]) -> Result<Vec<String>, Failure> {
     Ok(unique)
 }
 
-fn system_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("it is empty".into());
-    }
-    if id.len() > MAX_SYSTEM_LEN {
-        return Err(format!("longer than {MAX_SYSTEM_LEN} characters"));
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err("only letters, digits, '.', '_' and '-' are allowed".into());
-    }
-    Ok(())
-}
-
 /// Checks a Tapis user name with the agent's rule: it becomes a URL path
 /// segment there, so nothing that could change the path gets through.
 pub fn user(command: &str, user: &str) -> Result<(), Failure> {
-    let ok = !user.is_empty()
-        && user.len() <= MAX_USER_LEN
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
-    if !ok {
+    if !check_user(user) {
         return Err(exit::usage(format!(
-            "{command}: invalid user name {user:?}: use 1 to {MAX_USER_LEN} letters, \
-             digits, '.', '_', '-' or '@'"
+            "{command}: invalid user name {user:?}: {USER_RULE}"
         )));
     }
     Ok(())

@@ -568,21 +568,28 @@ fn login_imports_a_token_file() {
         .unwrap();
     let s = Seen::from(out);
     assert_eq!((s.code, s.stdout.as_str()), (0, LOGGED_IN));
+    // The agent reads the file (with the code that writes its export): the
+    // client names it, by its absolute path.
+    let sent = |path: &Path| {
+        Request::Login(LoginMethod::ImportTokenFile {
+            path: path.display().to_string(),
+        })
+    };
+    assert_eq!(agent.calls(), [sent(&file)]);
+
+    let out = cmd(
+        agent.path(),
+        &["login", "--import-token-file", "tokens.json"],
+    )
+    .current_dir(dir.path())
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(Seen::from(out).code, 0);
     assert_eq!(
         agent.calls(),
-        [Request::Login(LoginMethod::ImportToken {
-            access_token: Secret::new("imported.jwt.value"),
-        })]
+        [sent(&file), sent(&dir.path().join("tokens.json"))]
     );
-
-    std::fs::write(&file, "{not json").unwrap();
-    let s = seen(
-        agent.path(),
-        &["login", "--import-token-file", file.to_str().unwrap()],
-    );
-    assert_eq!(s.code, 1);
-    assert!(s.stderr.contains("not valid JSON (line 1"), "{}", s.stderr);
-    assert_eq!(agent.calls().len(), 1, "a bad file never reaches the agent");
 }
 
 #[test]

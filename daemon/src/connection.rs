@@ -44,7 +44,7 @@ pub async fn serve(
     }
     let out = Out {
         stream: &stream,
-        within: agent.config.write_timeout,
+        within: agent.state().config.write_timeout,
         idle: &idle,
         conn,
     };
@@ -54,9 +54,9 @@ pub async fn serve(
     let mut held: Option<Vec<u8>> = None;
     loop {
         let wait = if greeted {
-            agent.config.idle_timeout
+            agent.state().config.idle_timeout
         } else {
-            agent.config.hello_timeout
+            agent.state().config.hello_timeout
         };
         let mut reader = &stream;
         let waiting = idle.waiting(conn, if greeted { Wait::Request } else { Wait::Hello });
@@ -178,7 +178,7 @@ async fn with_progress(
         tokio::select! {
             answer = &mut handling => return listening.then_some(answer),
             _ = ticks.tick(), if listening => {
-                let notes = agent.registry.ctx().progress.describe(systems);
+                let notes = agent.state().progress.describe(systems);
                 let note = Response::Progress(notes);
                 if let Err(e) = reply(out, held, &note).await {
                     tracing::debug!(error = %e, "cannot send progress; the client is gone");

@@ -1,10 +1,8 @@
 //! Turns one request into one response.
 
-use crate::cache::Cache;
-use crate::config::Config;
 use crate::paths;
-use crate::systems::{Op, Registry};
-use crate::token::TokenManager;
+use crate::systems::{Ctx, Op, Registry};
+use crate::token::LoggedIn;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,28 +12,34 @@ use tapis_agent_proto::{
 };
 
 pub use tapis_agent_proto::limits::MAX_SYSTEMS_PER_REQUEST;
-use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_USER_LEN};
+use tapis_agent_proto::limits::{SYSTEM_ID_RULE, USER_RULE, check_system_id, check_user};
 /// Longest `--min-valid` accepted (30 days).
 const MAX_MIN_VALID: u64 = 30 * 24 * 3600;
 
-/// Everything a request may touch.
+/// Everything a request may touch: the per-system queues over the agent's
+/// one state ([`Ctx`]), and when the agent started.
 #[derive(Debug)]
 pub struct Agent {
-    /// Configuration.
-    pub config: Arc<Config>,
-    /// Token manager.
-    pub tokens: Arc<TokenManager>,
-    /// Credential cache.
-    pub cache: Arc<Cache>,
-    /// Per-system queues.
+    /// Per-system queues; they hold the state.
     pub registry: Registry,
-    /// Locks shared with the other agents on the state directory.
-    pub locks: Arc<crate::store::lock::Locks>,
     /// When the agent started.
     pub started: Instant,
 }
 
 impl Agent {
+    /// An agent over `state`.
+    pub fn new(state: Arc<Ctx>) -> Self {
+        Self {
+            registry: Registry::new(state),
+            started: Instant::now(),
+        }
+    }
+
+    /// The agent's state: configuration, tokens, cache, locks, Tapis client.
+    pub fn state(&self) -> &Ctx {
+        self.registry.ctx()
+    }
+
     /// Answers one request (never `Hello`, which the connection handles).
     pub async fn handle(&self, req: Request) -> Response {
         match req {
@@ -53,29 +57,47 @@ impl Agent {
             Request::Revoke { systems, user } => self.systems(Op::Revoke, systems, user).await,
             Request::Token { min_valid_secs } => {
                 let secs = min_valid_secs.min(MAX_MIN_VALID);
-                match self.tokens.token(Duration::from_secs(secs)).await {
+                match self.state().tokens.token(Duration::from_secs(secs)).await {
                     Ok(grant) => Response::Token(grant),
                     Err(e) => Response::Error(e),
                 }
             }
-            Request::Login(method) => flatten(match method {
+            Request::Login(method) => match method {
                 LoginMethod::Password { username, password } => {
                     if username.trim().is_empty() {
-                        Err(ErrorReply::new(ErrorKind::Usage, "login: empty username"))
+                        error(ErrorKind::Usage, "login: empty username")
                     } else {
-                        self.tokens.login_password(username.trim(), password).await
+                        let tokens = &self.state().tokens;
+                        answer(tokens.login_password(username.trim(), password).await)
                     }
                 }
-                LoginMethod::ImportToken { access_token } => {
-                    self.tokens.login_import(access_token).await
+                LoginMethod::ImportTokenFile { path } => {
+                    let path = PathBuf::from(path);
+                    if !path.is_absolute() {
+                        return error(
+                            ErrorKind::Usage,
+                            "login --import-token-file: the path must be absolute",
+                        );
+                    }
+                    answer(self.state().tokens.login_import_file(&path).await)
                 }
-                LoginMethod::DeviceStart => self.tokens.device_start().await,
-            }),
-            Request::DevicePoll => flatten(self.tokens.device_poll().await),
+                LoginMethod::DeviceStart => match self.state().tokens.device_start().await {
+                    Ok(code) => Response::DeviceCode(code),
+                    Err(e) => Response::Error(e),
+                },
+            },
+            Request::DevicePoll => match self.state().tokens.device_poll().await {
+                Ok(Some(login)) => logged_in(login),
+                Ok(None) => Response::DevicePending,
+                Err(e) => Response::Error(e),
+            },
             Request::Logout { forget_client } => {
-                let answer = self.tokens.logout(forget_client).await;
-                self.cache.clear();
-                flatten(answer)
+                let done = self.state().tokens.logout(forget_client).await;
+                self.state().cache.clear();
+                match done {
+                    Ok(()) => Response::LoggedOut,
+                    Err(e) => Response::Error(e),
+                }
             }
             Request::Status => Response::Status(self.status()),
             Request::Settings => Response::Settings(self.settings()),
@@ -83,7 +105,7 @@ impl Agent {
             Request::ExportTokenFile { path } => {
                 let path = path
                     .map(PathBuf::from)
-                    .or_else(|| self.config.export_token_file.clone())
+                    .or_else(|| self.state().config.export_token_file.clone())
                     .unwrap_or_else(|| paths::home().join(".tapis_tokens.json"));
                 if !path.is_absolute() {
                     return error(
@@ -91,7 +113,7 @@ impl Agent {
                         "export-token-file: the path must be absolute",
                     );
                 }
-                match self.tokens.export(&path) {
+                match self.state().tokens.export(&path) {
                     Ok(expires_at) => Response::Exported {
                         path: path.display().to_string(),
                         expires_at,
@@ -114,16 +136,21 @@ impl Agent {
         }
         let user = match user
             .filter(|u| !u.is_empty())
-            .or_else(|| self.tokens.username())
+            .or_else(|| self.state().tokens.username())
         {
-            Some(u) if valid_id(&u, MAX_USER_LEN) => u,
-            Some(u) => return error(ErrorKind::Usage, format!("invalid user name {u:?}")),
-            None => return Response::Error(self.tokens.not_logged_in()),
+            Some(u) if check_user(&u) => u,
+            Some(u) => {
+                return Response::Error(
+                    ErrorReply::new(ErrorKind::Usage, format!("invalid user name {u:?}"))
+                        .with_hint(USER_RULE),
+                );
+            }
+            None => return Response::Error(self.state().tokens.not_logged_in()),
         };
         let run = |system: String| {
             let user = user.clone();
             async move {
-                let outcome = if valid_id(&system, MAX_SYSTEM_ID_LEN) {
+                let outcome = if check_system_id(&system) {
                     match self.registry.run(op, &user, &system).await {
                         Ok((state, cached)) => (Outcome::Ok(state), cached),
                         Err(e) => (Outcome::Err(e), false),
@@ -131,9 +158,7 @@ impl Agent {
                 } else {
                     let e =
                         ErrorReply::new(ErrorKind::Usage, format!("invalid system id {system:?}"))
-                            .with_hint(format!(
-                                "system ids have at most {MAX_SYSTEM_ID_LEN} letters, digits, '.', '_' and '-'"
-                            ));
+                            .with_hint(SYSTEM_ID_RULE);
                     (Outcome::Err(e), false)
                 };
                 SystemOutcome {
@@ -164,7 +189,7 @@ impl Agent {
     }
 
     fn settings(&self) -> AgentSettings {
-        let c = &self.config;
+        let c = &self.state().config;
         let path = |p: &std::path::Path| p.display().to_string();
         AgentSettings {
             base_url: c.base_url.clone(),
@@ -177,7 +202,7 @@ impl Agent {
     }
 
     async fn ping(&self) -> Pong {
-        let tapis = &self.registry.ctx().tapis;
+        let tapis = &self.state().tapis;
         let (tapis_latency_ms, tapis_error) = match tapis.healthcheck().await {
             Ok(took) => (
                 Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX)),
@@ -193,13 +218,13 @@ impl Agent {
     }
 
     fn status(&self) -> StatusInfo {
-        let (systems, systems_total) = self.cache.snapshot();
+        let (systems, systems_total) = self.state().cache.snapshot();
         StatusInfo {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
             uptime_secs: self.started.elapsed().as_secs(),
-            base_url: self.config.base_url.clone(),
-            login: self.tokens.login_state(),
+            base_url: self.state().config.base_url.clone(),
+            login: self.state().tokens.login_state(),
             systems,
             systems_total,
             state: self.state_status(),
@@ -207,9 +232,9 @@ impl Agent {
     }
 
     fn state_status(&self) -> StateDirStatus {
-        let info = self.locks.info();
+        let info = self.state().locks.info();
         StateDirStatus {
-            dir: self.config.state_dir.display().to_string(),
+            dir: self.state().config.state_dir.display().to_string(),
             filesystem: info.filesystem,
             lock_method: info.method.as_str().to_owned(),
             lock_reason: info.reason,
@@ -244,35 +269,28 @@ async fn join_all<F: Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
     slots.into_iter().flatten().collect()
 }
 
-fn valid_id(s: &str, max_len: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max_len
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
-}
-
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
     Response::Error(ErrorReply::new(kind, message))
 }
 
-fn flatten(r: Result<Response, ErrorReply>) -> Response {
-    r.unwrap_or_else(Response::Error)
+/// The answer to a login.
+fn answer(login: Result<LoggedIn, ErrorReply>) -> Response {
+    login.map_or_else(Response::Error, logged_in)
+}
+
+fn logged_in(l: LoggedIn) -> Response {
+    Response::LoggedIn {
+        username: l.username,
+        tenant: l.tenant,
+        expires_at: l.expires_at,
+        has_refresh_token: l.has_refresh_token,
+        refresh_problem: l.refresh_problem,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_validated() {
-        assert!(valid_id("designsafe.storage.default", MAX_SYSTEM_ID_LEN));
-        assert!(valid_id("ls6", MAX_SYSTEM_ID_LEN));
-        assert!(!valid_id("", MAX_SYSTEM_ID_LEN));
-        assert!(!valid_id("a/b", MAX_SYSTEM_ID_LEN));
-        assert!(!valid_id("a b", MAX_SYSTEM_ID_LEN));
-        assert!(!valid_id(&"x".repeat(129), MAX_USER_LEN));
-        assert!(!valid_id(&"x".repeat(81), MAX_SYSTEM_ID_LEN));
-    }
 
     #[tokio::test]
     async fn join_all_keeps_order() {

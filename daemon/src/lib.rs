@@ -14,7 +14,6 @@ pub mod connection;
 pub mod deploy;
 pub mod dispatch;
 pub mod errors;
-pub mod generate;
 pub mod host;
 pub mod idle;
 pub mod jwt;

@@ -6,13 +6,13 @@ use crate::connection;
 use crate::dispatch::Agent;
 use crate::idle::IdleSet;
 use crate::store::{self, lock::Locks};
-use crate::systems::{Ctx, Registry};
+use crate::systems::Ctx;
 use crate::tapis::TapisClient;
 use crate::token::{self, TokenManager};
 use interprocess::local_socket::tokio::{Listener, prelude::*};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
 /// While all connection slots are taken, how often to look again for an
@@ -109,14 +109,7 @@ pub async fn run_with_ready(
         upstream: Semaphore::new(config.max_parallel_systems),
         progress: Arc::default(),
     });
-    let agent = Arc::new(Agent {
-        config: config.clone(),
-        tokens: tokens.clone(),
-        cache: cache.clone(),
-        registry: Registry::new(ctx),
-        locks,
-        started: Instant::now(),
-    });
+    let agent = Arc::new(Agent::new(ctx));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let refresher = tokio::spawn(tokens.clone().run_refresher(stop_rx.clone()));

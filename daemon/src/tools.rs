@@ -4,10 +4,10 @@
 
 use crate::config::layers::{self, Flags};
 use crate::config::show;
-use crate::generate;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tapis_agent_proto::generate;
 
 /// Helper subcommands.
 #[derive(Debug, clap::Subcommand)]

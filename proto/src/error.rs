@@ -138,4 +138,89 @@ mod tests {
         assert_eq!(ErrorKind::TapisUnavailable.exit_code(), 8);
         assert_eq!(ErrorKind::WrongPassword.exit_code(), 10);
     }
+
+    /// The exit codes are defined once, by [`ErrorKind::exit_code`] and
+    /// [`ErrorKind::as_str`]; the tables written for people and for Python
+    /// must say the same: the README's table, docs/cli.md's list of kinds,
+    /// and the exception classes of python/tapis_agent/errors.py. (The
+    /// client's `--help` line is checked in client/src/cli.rs.)
+    #[test]
+    fn every_table_of_exit_codes_says_what_error_kind_says() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read =
+            |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        let ours: Vec<(&str, u8)> = ErrorKind::ALL
+            .iter()
+            .map(|k| (k.as_str(), k.exit_code()))
+            .collect();
+        let mut codes: Vec<u8> = ours.iter().map(|(_, c)| *c).collect();
+        codes.insert(0, 0);
+
+        // README: the rows of the table under "| code | meaning |".
+        let readme = read("README.md");
+        let table = readme
+            .split_once("| code | meaning |")
+            .expect("README has the exit-code table")
+            .1;
+        let rows: Vec<u8> = table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.split('|').nth(1).unwrap().trim().parse().expect("a code"))
+            .collect();
+        assert_eq!(rows, codes, "README.md's exit-code table");
+
+        // docs/cli.md: "`kind` N" pairs after "`kind` names the exit code".
+        let cli = read("docs/cli.md");
+        let list = cli
+            .split_once("`kind` names the exit code")
+            .expect("docs/cli.md lists the kinds")
+            .1;
+        let list = &list[..list.find("```").unwrap_or(list.len())];
+        let mut pairs = Vec::new();
+        let mut rest = list;
+        while let Some(start) = rest.find('`') {
+            let after = &rest[start + 1..];
+            let end = after.find('`').expect("closing backquote");
+            let name = &after[..end];
+            let tail = after[end + 1..].trim_start();
+            let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(code) = digits.parse::<u8>() {
+                pairs.push((name, code));
+            }
+            rest = &after[end + 1..];
+        }
+        assert_eq!(pairs, ours, "docs/cli.md's kinds and codes");
+
+        // errors.py: each class's `exit_code = N` and `kind = "..."`.
+        let py = read("python/tapis_agent/errors.py");
+        let mut classes = Vec::new();
+        for class in py.split("\nclass ").skip(1) {
+            let field = |name: &str| {
+                class
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(name))
+                    .map(|v| v.trim().trim_matches('"').to_owned())
+            };
+            if let (Some(code), Some(kind)) = (
+                field("exit_code: int = ").or(field("exit_code = ")),
+                field("kind: str = ").or(field("kind = ")),
+            ) {
+                classes.push((kind, code.parse::<u8>().expect("a code")));
+            }
+        }
+        for (kind, code) in &classes {
+            assert!(
+                ours.contains(&(kind.as_str(), *code)),
+                "errors.py: kind {kind:?} with exit code {code} is not ErrorKind's"
+            );
+        }
+        for (kind, _) in &ours {
+            // A usage error is the generic class's (its exit code 2 as such).
+            assert!(
+                *kind == "usage" || classes.iter().any(|(k, _)| k == kind),
+                "errors.py has no class for {kind:?}"
+            );
+        }
+    }
 }

@@ -3,13 +3,20 @@
 //! This crate holds data and the codec only: the [`Request`] and [`Response`]
 //! enums, the error kinds that map to the client's exit codes, and the framing
 //! (`u32` big-endian length followed by a bincode body), and [`suggest`], the
-//! one rule both programs use to say "did you mean". It contains no I/O
-//! policy: timeouts, retries and connection handling live in the binaries.
+//! one rule both programs use to say "did you mean", and [`conn`], the
+//! client side of the conversation (connect, hello, call) that every client
+//! uses, and [`paths`], where the agent's socket is (both programs' rule).
+//! It contains no policy: what to do when no agent answers (start
+//! one, what to tell the user) lives in the binaries.
 
 mod codec;
+pub mod conn;
 mod error;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod limits;
 mod message;
+pub mod paths;
 mod secret;
 pub mod suggest;
 
@@ -19,6 +26,9 @@ pub use codec::{
 };
 #[cfg(feature = "tokio")]
 pub use codec::{FrameReader, read_answer_async, read_frame_async, write_frame_async};
+#[cfg(feature = "tokio")]
+pub use conn::AsyncConnection;
+pub use conn::{Connection, HelloError};
 pub use error::{ErrorKind, ErrorReply};
 pub use message::{
     AgentSettings, CredState, DeviceCode, LoginMethod, LoginState, Outcome, Pong, Request,
@@ -36,4 +46,6 @@ pub use secret::Secret;
 ///
 /// A request that takes more than a second is answered by
 /// [`Response::Progress`] frames first (protocol 3), then its answer.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// A token file to import is named by its path, and read by the agent
+/// (protocol 4).
+pub const PROTOCOL_VERSION: u32 = 4;

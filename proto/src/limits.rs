@@ -14,6 +14,36 @@ pub const MAX_SYSTEM_ID_LEN: usize = 80;
 /// Longest Tapis user name.
 pub const MAX_USER_LEN: usize = 128;
 
+/// What a system id may be, said the way [`check_system_id`] checks it.
+pub const SYSTEM_ID_RULE: &str = "system ids have 1 to 80 letters, digits, '.', '_' or '-'";
+
+/// What a user name may be, said the way [`check_user`] checks it. A user
+/// name becomes a URL path segment in the agent, so nothing that could
+/// change the path gets through; `@` is allowed (e-mail-like names), in
+/// system ids it is not.
+pub const USER_RULE: &str = "user names have 1 to 128 letters, digits, '.', '_', '-' or '@'";
+
+// The rules name the limits by number; keep them in step.
+const _: () = assert!(MAX_SYSTEM_ID_LEN == 80 && MAX_USER_LEN == 128);
+
+/// Whether `id` is a system id both programs accept (see [`SYSTEM_ID_RULE`]).
+pub fn check_system_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_SYSTEM_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Whether `user` is a user name both programs accept (see [`USER_RULE`]).
+pub fn check_user(user: &str) -> bool {
+    !user.is_empty()
+        && user.len() <= MAX_USER_LEN
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
 /// Bytes of one per-system outcome other than its texts, at most: the id
 /// and user with their lengths, the state or error kind, the flags.
 const OUTCOME_FIXED: usize = MAX_SYSTEM_ID_LEN + MAX_USER_LEN + 24;
@@ -65,6 +95,36 @@ pub fn fit_outcomes(outcomes: &mut [SystemOutcome], encoded: usize) {
 mod tests {
     use super::*;
     use crate::{CredState, ErrorKind, ErrorReply, Response, encode_frame, encoded_len};
+
+    #[test]
+    fn ids_and_user_names() {
+        for ok in [
+            "designsafe.storage.default",
+            "ls6",
+            "a_b-c",
+            &"x".repeat(80),
+        ] {
+            assert!(check_system_id(ok), "{ok:?}");
+        }
+        for bad in ["", "a/b", "a b", "me@ls6", "é", &"x".repeat(81)] {
+            assert!(!check_system_id(bad), "{bad:?}");
+        }
+        for ok in ["testuser", "first.last@example.org", &"x".repeat(128)] {
+            assert!(check_user(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "../x",
+            "a?b",
+            "a\nb",
+            "a/b",
+            "a%2f",
+            &"x".repeat(129),
+        ] {
+            assert!(!check_user(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_full_answer_of_long_ids_and_long_messages_fits_once_fitted() {

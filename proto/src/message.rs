@@ -85,10 +85,12 @@ pub enum LoginMethod {
         /// The password (zeroed on drop, redacted in `Debug`).
         password: Secret,
     },
-    /// Adopt an access token obtained elsewhere (e.g. `~/.tapis_tokens.json`).
-    ImportToken {
-        /// The access token (a JWT).
-        access_token: Secret,
+    /// Adopt the access token of a token file written elsewhere (OpsUtils'
+    /// `~/.tapis_tokens.json`, or another agent's export): the agent reads
+    /// and checks the file, with the code that writes its own.
+    ImportTokenFile {
+        /// Absolute path of the file.
+        path: String,
     },
     /// Start a device-code login; answered with [`Response::DeviceCode`].
     DeviceStart,
@@ -147,6 +149,28 @@ pub enum Response {
     /// system that has something to say (possibly none). A client reads on
     /// until the answer comes.
     Progress(Vec<String>),
+}
+
+impl Response {
+    /// The variant's name only, for messages: the fields may hold secrets
+    /// or be large.
+    pub fn variant_name(&self) -> &'static str {
+        match self {
+            Response::Hello { .. } => "Hello",
+            Response::Systems(_) => "Systems",
+            Response::Token(_) => "Token",
+            Response::LoggedIn { .. } => "LoggedIn",
+            Response::DeviceCode(_) => "DeviceCode",
+            Response::DevicePending => "DevicePending",
+            Response::LoggedOut => "LoggedOut",
+            Response::Status(_) => "Status",
+            Response::Exported { .. } => "Exported",
+            Response::Error(_) => "Error",
+            Response::Settings(_) => "Settings",
+            Response::Pong(_) => "Pong",
+            Response::Progress(_) => "Progress",
+        }
+    }
 }
 
 /// The agent's effective, non-secret settings.
@@ -304,8 +328,9 @@ pub struct StateDirStatus {
 }
 
 impl StatusInfo {
-    /// The most systems listed in one status answer, to keep it in one frame.
-    pub const MAX_SYSTEMS: usize = 256;
+    /// The most systems listed in one status answer, to keep it in one
+    /// frame: as many as one request may name.
+    pub const MAX_SYSTEMS: usize = crate::limits::MAX_SYSTEMS_PER_REQUEST;
 }
 
 /// Login and token state.

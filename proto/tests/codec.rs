@@ -30,8 +30,8 @@ fn sample_requests() -> Vec<Request> {
             username: "jdoe".into(),
             password: Secret::new("pw"),
         }),
-        Request::Login(LoginMethod::ImportToken {
-            access_token: Secret::new("a.b.c"),
+        Request::Login(LoginMethod::ImportTokenFile {
+            path: "/home/u/.tapis_tokens.json".into(),
         }),
         Request::Login(LoginMethod::DeviceStart),
         Request::DevicePoll,

@@ -10,8 +10,7 @@ use std::time::Duration;
 use tapis_agent::Config;
 use tapis_agent::clock::TestClock;
 use tapis_agent_proto::{
-    CredState, LoginMethod, Outcome, PROTOCOL_VERSION, Request, Response, Secret, SystemOutcome,
-    decode, read_answer_async, read_frame_async, write_frame_async,
+    AsyncConnection, CredState, LoginMethod, Outcome, Request, Response, Secret, SystemOutcome,
 };
 use tempfile::TempDir;
 use tokio::net::UnixStream;
@@ -171,6 +170,20 @@ impl TestAgent {
         );
     }
 
+    /// Logs in with `access_token`, imported from a token file (0600) in
+    /// the test directory, and returns the answer.
+    pub async fn import_token(&self, access_token: &str) -> Response {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join("import.json");
+        let text = serde_json::json!({ "access_token": access_token }).to_string();
+        std::fs::write(&path, text).expect("write the token file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        self.request(Request::Login(LoginMethod::ImportTokenFile {
+            path: path.display().to_string(),
+        }))
+        .await
+    }
+
     /// Establish of the given systems.
     pub async fn establish(&self, systems: &[&str], fresh: bool) -> Vec<SystemOutcome> {
         systems_of(
@@ -253,18 +266,13 @@ pub fn bin_path(name: &str) -> PathBuf {
 pub async fn wait_for_socket(socket: &Path) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Ok(mut stream) = UnixStream::connect(socket).await {
-            let hello = Request::Hello {
-                protocol_version: PROTOCOL_VERSION,
-                client_version: "test".into(),
-            };
-            let answered = tokio::time::timeout(Duration::from_secs(2), async {
-                write_frame_async(&mut stream, &hello).await.ok()?;
-                let body = read_frame_async(&mut stream).await.ok()?;
-                decode::<Response>(&body).ok()
-            })
+        if let Ok(stream) = UnixStream::connect(socket).await {
+            let answered = tokio::time::timeout(
+                Duration::from_secs(2),
+                AsyncConnection::hello(stream, CLIENT_VERSION, None),
+            )
             .await;
-            if let Ok(Some(Response::Hello { .. })) = answered {
+            if let Ok(Ok(_)) = answered {
                 return;
             }
         }
@@ -277,44 +285,37 @@ pub async fn wait_for_socket(socket: &Path) {
     }
 }
 
-/// A minimal async client of the agent protocol.
+/// The client version the tests say in their hello.
+pub const CLIENT_VERSION: &str = "test";
+
+/// The protocol's async connection, panicking on failure.
 #[derive(Debug)]
 pub struct AgentClient {
-    stream: UnixStream,
+    conn: AsyncConnection<UnixStream>,
 }
 
 impl AgentClient {
     /// Connects and does the hello exchange.
     pub async fn connect(socket: &Path) -> Self {
         let stream = UnixStream::connect(socket).await.expect("connect to agent");
-        let mut c = Self { stream };
-        let hello = c
-            .call(Request::Hello {
-                protocol_version: PROTOCOL_VERSION,
-                client_version: "test".into(),
-            })
-            .await;
-        assert!(matches!(hello, Response::Hello { .. }), "hello: {hello:?}");
-        c
+        let conn = tokio::time::timeout(WAIT, AsyncConnection::hello(stream, CLIENT_VERSION, None))
+            .await
+            .expect("hello answered in time")
+            .expect("hello");
+        Self { conn }
     }
 
     /// Sends a request and reads the answer.
     pub async fn call(&mut self, req: Request) -> Response {
-        write_frame_async(&mut self.stream, &req)
+        tokio::time::timeout(Duration::from_secs(60), self.conn.call(&req, drop))
             .await
-            .expect("send request");
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            read_answer_async(&mut self.stream, drop),
-        )
-        .await
-        .expect("answer in time")
-        .expect("read answer")
+            .expect("answer in time")
+            .expect("send request, read answer")
     }
 
     /// The raw stream, for hostile-client tests.
     pub fn into_stream(self) -> UnixStream {
-        self.stream
+        self.conn.into_stream()
     }
 }
 

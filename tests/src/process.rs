@@ -6,9 +6,7 @@ use crate::harness::{bin_path, wait_for_socket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tapis_agent_proto::{
-    CodecError, PROTOCOL_VERSION, Request, Response, read_answer_async, write_frame_async,
-};
+use tapis_agent_proto::{AsyncConnection, CodecError, HelloError, Request, Response};
 use tokio::net::UnixStream;
 
 /// The `tapis-agent` binary running as a child process, logging to a file.
@@ -164,15 +162,15 @@ pub enum CallError {
     Connect(std::io::Error),
     Codec(CodecError),
     Timeout,
-    /// The hello was answered with something else.
-    Refused(Box<Response>),
+    /// The hello was answered with something else (a "busy" error, say).
+    Refused(HelloError),
 }
 
 /// A protocol client that returns errors rather than panicking: for
 /// clients that race a crash, a shed or a busy agent.
 #[derive(Debug)]
 pub struct Client {
-    pub stream: UnixStream,
+    pub conn: AsyncConnection<UnixStream>,
 }
 
 impl Client {
@@ -182,35 +180,25 @@ impl Client {
             .await
             .map_err(|_| CallError::Timeout)?
             .map_err(CallError::Connect)?;
-        let mut c = Self { stream };
-        let hello = c
-            .call(
-                &Request::Hello {
-                    protocol_version: PROTOCOL_VERSION,
-                    client_version: "reliability".into(),
-                },
-                within,
-            )
-            .await?;
-        match hello {
-            Response::Hello { .. } => Ok(c),
-            other => Err(CallError::Refused(Box::new(other))),
-        }
+        let conn =
+            tokio::time::timeout(within, AsyncConnection::hello(stream, "reliability", None))
+                .await
+                .map_err(|_| CallError::Timeout)?
+                .map_err(|e| match e {
+                    HelloError::Transport(e) => CallError::Codec(e),
+                    refused => CallError::Refused(refused),
+                })?;
+        Ok(Self { conn })
     }
 
     /// Sends one request and reads its answer within `within`.
     pub async fn call(&mut self, req: &Request, within: Duration) -> Result<Response, CallError> {
-        tokio::time::timeout(within, async {
-            let sent = write_frame_async(&mut self.stream, req).await;
-            // An agent that sheds this connection answers "busy" and hangs
-            // up, perhaps before the request went out: read what it said.
-            match (sent, read_answer_async(&mut self.stream, drop).await) {
-                (_, Ok(answer)) => Ok(answer),
-                (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(CallError::Codec(e)),
-            }
-        })
-        .await
-        .map_err(|_| CallError::Timeout)?
+        // An agent that sheds this connection answers "busy" and hangs up,
+        // perhaps before the request went out: the call reads what it said.
+        tokio::time::timeout(within, self.conn.call(req, drop))
+            .await
+            .map_err(|_| CallError::Timeout)?
+            .map_err(CallError::Codec)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Tokens: min-valid, refresh on expiry and on rejection, restart persistence.
 
 use std::time::Duration;
-use tapis_agent_proto::{CredState, ErrorKind, LoginMethod, LoginState, Request, Response, Secret};
+use tapis_agent_proto::{CredState, ErrorKind, LoginState, Request, Response};
 use tapis_agent_tests::fake::FakeConfig;
 use tapis_agent_tests::harness::{TestAgent, USER, state_of};
 
@@ -152,11 +152,7 @@ async fn jwt_401_is_never_read_as_missing_credentials() {
 async fn refused_token_without_refresh_is_login_required_not_create() {
     let a = agent_enforcing_revocation().await;
     let imported = a.fake.mint_access_token(USER, Duration::from_secs(3600));
-    let resp = a
-        .request(Request::Login(LoginMethod::ImportToken {
-            access_token: Secret::new(imported.clone()),
-        }))
-        .await;
+    let resp = a.import_token(&imported).await;
     assert!(
         matches!(
             resp,

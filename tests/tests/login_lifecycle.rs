@@ -325,6 +325,35 @@ async fn token_file_is_exported_fresh_and_imported() {
         panic!()
     };
     assert_eq!(g.access_token.expose(), minted);
+
+    // The agent reads the file: what is wrong with it comes back as before.
+    for (text, mode, code, says) in [
+        ("{not json", 0o600, 1, "not valid JSON (line 1"),
+        ("{}", 0o620, 1, "writable by group or others"),
+        (
+            r#"{"access_token": "a.b.c", "expires_at": "2001-01-01T00:00:00+00:00"}"#,
+            0o600,
+            3,
+            "expired at 2001-01-01 00:00 UTC",
+        ),
+    ] {
+        std::fs::write(&import, text).expect("write");
+        std::fs::set_permissions(&import, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let socket = a.socket.clone();
+        let import_path = import.display().to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            tapis_agent_tests::harness::cred_cmd(
+                &socket,
+                &["login", "--import-token-file", &import_path],
+                None,
+            )
+        })
+        .await
+        .expect("join");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{text}: {stderr}");
+        assert!(stderr.contains(says), "{text}: {stderr}");
+    }
     assert!(matches!(
         login_state(&a).await,
         LoginState::LoggedIn {

@@ -14,7 +14,7 @@ use reliability_common::{
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tapis_agent_proto::{
-    CredState, ErrorKind, Outcome, PROTOCOL_VERSION, Request, Response, encode_frame,
+    CredState, ErrorKind, HelloError, Outcome, Request, Response, conn, encode_frame,
 };
 use tapis_agent_tests::fake::{CredFixture, FakeConfig, FakeTapis};
 use tapis_agent_tests::harness::{TestAgent, USER};
@@ -28,11 +28,7 @@ const WAIT: Duration = Duration::from_secs(10);
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn hello_frame() -> Vec<u8> {
-    encode_frame(&Request::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        client_version: "idle".into(),
-    })
-    .expect("encode")
+    encode_frame(&conn::hello("idle")).expect("encode")
 }
 
 /// Connects, retrying while the listen queue is full.
@@ -317,9 +313,7 @@ fn arbitrary_byte_streams_never_crash_the_agent_and_it_keeps_serving() {
 fn is_busy(answer: &Result<Response, CallError>) -> bool {
     match answer {
         Ok(Response::Error(e)) => e.kind == ErrorKind::Busy,
-        Err(CallError::Refused(r)) => {
-            matches!(&**r, Response::Error(e) if e.kind == ErrorKind::Busy)
-        }
+        Err(CallError::Refused(HelloError::Refused(e))) => e.kind == ErrorKind::Busy,
         _ => false,
     }
 }
@@ -405,20 +399,18 @@ async fn owner(socket: std::path::PathBuf, system: String) -> (u64, Model) {
     for s in &steps {
         frames.extend(encode_frame(s).expect("encode"));
     }
-    c.stream
+    c.conn
+        .stream_mut()
         .write_all(&frames)
         .await
         .expect("send the sequence");
     let mut model = Model::Absent;
     let mut busy = 0;
     for step in &steps {
-        let answer = tokio::time::timeout(
-            WAIT,
-            tapis_agent_proto::read_answer_async(&mut c.stream, drop),
-        )
-        .await
-        .expect("answer in time")
-        .expect("answer");
+        let answer = tokio::time::timeout(WAIT, c.conn.answer(drop))
+            .await
+            .expect("answer in time")
+            .expect("answer");
         let Response::Systems(out) = answer else {
             panic!("{system}: not a systems answer")
         };

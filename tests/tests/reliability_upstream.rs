@@ -7,7 +7,7 @@
 mod reliability_common;
 
 use std::time::{Duration, Instant};
-use tapis_agent_proto::{CredState, ErrorKind, LoginMethod, Outcome, Request, Response, Secret};
+use tapis_agent_proto::{CredState, ErrorKind, Outcome, Request, Response};
 use tapis_agent_tests::fake::{CredFixture, FakeConfig, Fault, FaultKind};
 use tapis_agent_tests::harness::{TestAgent, USER, error_of, state_of, systems_of};
 
@@ -258,11 +258,7 @@ async fn connection_refused_is_exit_8_through_the_client() {
     .await;
     // Log in with a token minted by the fake: no HTTP needed for that.
     let token = a.fake.mint_access_token(USER, Duration::from_secs(3600));
-    let resp = a
-        .request(Request::Login(LoginMethod::ImportToken {
-            access_token: Secret::new(token),
-        }))
-        .await;
+    let resp = a.import_token(&token).await;
     assert!(matches!(resp, Response::LoggedIn { .. }), "{resp:?}");
     let socket = a.socket.clone();
     let started = Instant::now();

@@ -7,10 +7,7 @@
 use super::{Check, Name};
 use std::path::{Path, PathBuf};
 
-/// Relative to the home directory: the state directory the agent uses on a
-/// JupyterHub server when the user has created it (daemon/src/paths.rs,
-/// `JUPYTERHUB_STATE_DIR`, the rule this mirrors).
-pub const JUPYTERHUB_STATE_DIR: &str = "MyData/.tapis-agent";
+use tapis_agent_proto::paths::JUPYTERHUB_STATE_DIR;
 
 /// The user's own directories the hub keeps across restarts.
 const KEPT: [&str; 2] = ["MyData", "Work"];

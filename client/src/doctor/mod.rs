@@ -5,8 +5,6 @@ mod files;
 mod host;
 mod jupyterhub;
 
-pub(crate) use jupyterhub::JUPYTERHUB_STATE_DIR;
-
 use crate::conn::{Agent, Endpoint};
 use crate::exit::Failure;
 use crate::exit::SUCCESS;

@@ -8,7 +8,7 @@ use crate::cli::LoginArgs;
 use crate::conn::{Endpoint, unexpected};
 use crate::exit::{self, Failure};
 use crate::render::{self, Rendered};
-use crate::{time, ui, validate};
+use crate::{ui, validate};
 use std::io::{self, BufRead, IsTerminal};
 use std::path::Path;
 use tapis_agent_proto::{ErrorKind, LoginMethod, Request, Response};
@@ -20,8 +20,12 @@ pub fn run(args: &LoginArgs, endpoint: &Endpoint) -> Result<Rendered, Failure> {
             Some(path) => path.clone(),
             None => tokenfile::default_path()?,
         };
-        let access_token = tokenfile::read(&path, time::now())?;
-        endpoint.ask(&Request::Login(LoginMethod::ImportToken { access_token }))?
+        // The agent reads and checks the file, as it writes its export.
+        let path = std::path::absolute(&path)
+            .map_err(|e| exit::usage(format!("login: token file {}: {e}", path.display())))?;
+        endpoint.ask(&Request::Login(LoginMethod::ImportTokenFile {
+            path: path.display().to_string(),
+        }))?
     } else if args.device {
         device::login(endpoint)?
     } else {

@@ -1,16 +1,13 @@
-//! Reading an OpsUtils token file, `{"access_token": "...", "expires_at": "ISO-8601"}`.
+//! The OpsUtils token file, `{"access_token": "...", "expires_at": "ISO-8601"}`:
+//! where it is by default, and (for `doctor`) the expiry it states. The
+//! agent reads it for `login --import-token-file`, with the code that writes
+//! its export (daemon/src/token/export.rs).
 
 use crate::exit::{self, Failure};
 use crate::time;
 use serde::Deserialize;
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tapis_agent_proto::Secret;
-
-/// A token file is a few kilobytes; anything bigger is something else.
-const MAX_LEN: u64 = 64 * 1024;
 
 /// `~/.tapis_tokens.json`, where OpsUtils keeps it.
 pub fn default_path() -> Result<PathBuf, Failure> {
@@ -22,44 +19,6 @@ pub fn default_path() -> Result<PathBuf, Failure> {
     }
 }
 
-/// Reads the access token from the file at `path`, refusing a file others
-/// could have written (they could plant a token of their choosing) and a
-/// token that has already expired.
-pub fn read(path: &Path, now: i64) -> Result<Secret, Failure> {
-    let shown = path.display();
-    let fail = |why: String| exit::other(format!("login: token file {shown}: {why}"));
-    let file = File::open(path).map_err(|e| fail(format!("cannot open it: {e}")))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| fail(format!("cannot inspect it: {e}")))?;
-    if meta.mode() & 0o022 != 0 {
-        return Err(fail(format!(
-            "refusing it: it is writable by group or others (mode {:04o})",
-            meta.mode() & 0o7777
-        ))
-        .with_hint(format!("chmod go-w {shown}")));
-    }
-    let mut raw = String::with_capacity(4096);
-    let outcome = file.take(MAX_LEN + 1).read_to_string(&mut raw);
-    // The whole text is a secret too: keep it where it is zeroed on drop.
-    let text = Secret::new(raw);
-    outcome.map_err(|e| fail(format!("cannot read it: {e}")))?;
-    if text.expose().len() as u64 > MAX_LEN {
-        return Err(fail(format!(
-            "larger than {MAX_LEN} bytes: not a token file"
-        )));
-    }
-    let parsed = parse(text.expose()).map_err(fail)?;
-    if let Some(t) = parsed.expires_at.filter(|&t| t <= now) {
-        return Err(exit::login_required(format!(
-            "login: the token in {shown} expired at {}",
-            time::human(t)
-        ))
-        .with_hint("log in with a password (tapis-cred login) or with --device"));
-    }
-    Ok(parsed.access_token)
-}
-
 /// The expiry a token file states (Unix seconds), if it states one; `Err`
 /// when the file is not a token file. Never quotes the token.
 pub fn expiry(text: &str) -> Result<Option<i64>, String> {
@@ -69,7 +28,6 @@ pub fn expiry(text: &str) -> Result<Option<i64>, String> {
 /// What the file says.
 #[derive(Debug)]
 struct Parsed {
-    access_token: Secret,
     /// Expiry, Unix seconds, when the file states one we can read.
     expires_at: Option<i64>,
 }
@@ -106,16 +64,12 @@ fn parse(text: &str) -> Result<Parsed, String> {
         Some(serde_json::Value::Number(n)) => n.as_i64(),
         _ => None,
     };
-    Ok(Parsed {
-        access_token: raw.access_token,
-        expires_at,
-    })
+    Ok(Parsed { expires_at })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     const NOW: i64 = 1_795_456_800;
 
@@ -123,7 +77,6 @@ mod tests {
     fn parses_opsutils_files() {
         let p = parse(r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00+00:00"}"#)
             .unwrap();
-        assert_eq!(p.access_token.expose(), "a.b.c");
         assert_eq!(p.expires_at, Some(NOW));
         let p = parse(r#"{"access_token": "a.b.c", "other": [1, 2]}"#).unwrap();
         assert_eq!(p.expires_at, None);
@@ -150,54 +103,5 @@ mod tests {
         }
         let e = parse("{").unwrap_err();
         assert!(e.starts_with("not valid JSON (line 1"), "{e}");
-    }
-
-    fn file(dir: &Path, text: &str, mode: u32) -> PathBuf {
-        let path = dir.join("tokens.json");
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    }
-
-    #[test]
-    fn reads_a_private_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = file(
-            dir.path(),
-            r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00Z"}"#,
-            0o644,
-        );
-        assert_eq!(read(&path, NOW - 1).unwrap().expose(), "a.b.c");
-    }
-
-    #[test]
-    fn refuses_writable_expired_and_garbage_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let good = r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00Z"}"#;
-        let e = read(&file(dir.path(), good, 0o664), NOW - 1).unwrap_err();
-        assert!(
-            e.message.contains("writable by group or others"),
-            "{}",
-            e.message
-        );
-
-        let e = read(&file(dir.path(), good, 0o600), NOW).unwrap_err();
-        assert_eq!(exit::code(&e), 3);
-        assert!(
-            e.message.contains("expired at 2026-11-23 18:00 UTC"),
-            "{}",
-            e.message
-        );
-
-        let e = read(&file(dir.path(), "garbage", 0o600), NOW).unwrap_err();
-        assert_eq!(exit::code(&e), 1);
-        assert!(
-            e.message.starts_with("login: token file ") && e.message.contains("not valid JSON"),
-            "{}",
-            e.message
-        );
-
-        let e = read(&dir.path().join("missing.json"), NOW).unwrap_err();
-        assert!(e.message.contains("cannot open it"), "{}", e.message);
     }
 }

@@ -175,13 +175,13 @@ pub fn resolve(
         let level = if flags.verbose == 1 { "debug" } else { "trace" };
         set("log_level", Source::Flag("-v"), level.into(), &mut config);
     }
-    let socket = match (&flags.socket, env("TAPIS_AGENT_SOCK")) {
+    let socket = match (&flags.socket, env(paths::SOCKET_ENV)) {
         (Some(p), _) => {
             sources.insert("socket", Source::Flag("--socket"));
             p.clone()
         }
         (None, Some(p)) => {
-            sources.insert("socket", Source::Env("TAPIS_AGENT_SOCK"));
+            sources.insert("socket", Source::Env(paths::SOCKET_ENV));
             PathBuf::from(p)
         }
         (None, None) => paths::default_socket(),

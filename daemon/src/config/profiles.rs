@@ -8,7 +8,7 @@ use super::layers::{Effective, Source};
 use super::{Config, ConfigError, ConfigFile, DEFAULT_BASE_URL, keys};
 use crate::paths;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Keys a profile never takes from the top level: they say which Tapis and
 /// which account, or name files two profiles must not share. `log_level`
@@ -24,23 +24,7 @@ const NOT_INHERITED: &[&str] = &[
     "allow_insecure_http",
 ];
 
-/// Longest profile name.
-pub const MAX_NAME: usize = 32;
-
-/// Whether `name` can name a profile (and hence a socket file).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-}
-
-/// The socket of profile `name`: `profile-NAME.sock` beside `default_socket`.
-/// `tapis-cred --profile NAME` applies the same rule.
-pub fn socket_of(default_socket: &Path, name: &str) -> PathBuf {
-    default_socket.with_file_name(format!("profile-{name}.sock"))
-}
+use tapis_agent_proto::paths::{bad_profile_name, profile_socket, valid_profile_name};
 
 /// The effective settings of each profile in `sections`. `base` is the
 /// default profile (flags and environment apply to it only; a profile's
@@ -64,10 +48,8 @@ pub(super) fn resolve(
     let top_lines = keys::lines_of_keys(text, None);
     let mut profiles = Vec::new();
     for (name, section) in sections {
-        if !valid_name(&name) {
-            return Err(invalid(format!(
-                "profile name {name:?}: use at most {MAX_NAME} letters, digits, '-' or '_'"
-            )));
+        if !valid_profile_name(&name) {
+            return Err(invalid(bad_profile_name(&name)));
         }
         if section.profiles.is_some() {
             return Err(invalid(format!(
@@ -129,7 +111,7 @@ pub(super) fn resolve(
         profiles.push(Effective::profile(
             name.clone(),
             config,
-            socket_of(&base.socket, &name),
+            profile_socket(&base.socket, &name),
             base,
             sources,
         ));

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 use std::time::Duration;
-use tapis_agent_proto::{
-    PROTOCOL_VERSION, Request, Response, read_answer_async, write_frame_async,
-};
+use tapis_agent_proto::{AsyncConnection, HelloError, Request, Response};
 use tokio::net::UnixStream;
 
 /// Whether an agent of ours accepts connections at `socket`. One run by
@@ -41,36 +39,22 @@ async fn connect(socket: &Path) -> Result<UnixStream, String> {
     }
 }
 
-/// Sends one request after the hello exchange and returns the answer,
-/// within `limit`. Errors are short causes for a warning line.
+/// Sends one request behind the hello and returns the answer, within
+/// `limit`. Errors are short causes for a warning line.
 pub async fn ask(socket: &Path, request: &Request, limit: Duration) -> Result<Response, String> {
     let exchange = async {
-        let mut stream = connect(socket).await?;
-        let hello = Request::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            client_version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
-        match call(&mut stream, &hello).await? {
-            Response::Hello {
-                protocol_version, ..
-            } if protocol_version == PROTOCOL_VERSION => {}
-            Response::Hello {
-                protocol_version, ..
-            } => return Err(format!("it speaks protocol {protocol_version}")),
-            _ => return Err("it did not answer the hello".into()),
-        }
-        call(&mut stream, request).await
+        let stream = connect(socket).await?;
+        let mut conn = AsyncConnection::hello(stream, env!("CARGO_PKG_VERSION"), Some(request))
+            .await
+            .map_err(|e| match e {
+                HelloError::Version(v) => format!("it speaks protocol {v}"),
+                HelloError::Transport(e) => e.to_string(),
+                HelloError::Refused(e) => e.message,
+                HelloError::Unexpected(_) => "it did not answer the hello".into(),
+            })?;
+        conn.answer(drop).await.map_err(|e| e.to_string())
     };
     tokio::time::timeout(limit, exchange)
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {} s", limit.as_secs())))
-}
-
-async fn call(stream: &mut UnixStream, request: &Request) -> Result<Response, String> {
-    write_frame_async(stream, request)
-        .await
-        .map_err(|e| e.to_string())?;
-    read_answer_async(stream, drop)
-        .await
-        .map_err(|e| e.to_string())
 }

@@ -18,7 +18,8 @@ use tokio::sync::Semaphore;
 pub use ops::OpResult;
 pub use queue::{Backend, Registry};
 
-/// What the operations share.
+/// The agent's state, one per agent: what the operations and the requests
+/// share (the dispatcher reaches it through the [`Registry`]).
 #[derive(Debug)]
 pub struct Ctx {
     /// Agent configuration.

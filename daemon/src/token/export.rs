@@ -1,21 +1,124 @@
-//! The OpsUtils token file (`~/.tapis_tokens.json`).
+//! The OpsUtils token file (`~/.tapis_tokens.json`),
+//! `{"access_token": "...", "expires_at": "<ISO-8601>"}`: written by the
+//! export, read by `tapis-cred login --import-token-file`, both here.
 
 use super::Tokens;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use tapis_agent_proto::{ErrorKind, ErrorReply, Secret};
 
-/// Writes `{"access_token": "...", "expires_at": "<ISO-8601>"}` atomically, 0600.
+/// A token file is a few kilobytes; anything bigger is something else.
+const MAX_LEN: u64 = 64 * 1024;
+
+/// The file's shape. OpsUtils writes `expires_at` as Python's
+/// `isoformat()`; other writers may give Unix seconds or leave it out.
+#[derive(Serialize, Deserialize)]
+struct TokenFile {
+    access_token: Secret,
+    #[serde(default)]
+    expires_at: Option<serde_json::Value>,
+}
+
+/// Writes the token file atomically, 0600.
 pub fn write_token_file(path: &Path, tokens: &Tokens) -> std::io::Result<()> {
     let expires = jiff::Timestamp::from_second(tokens.access_expires_at)
         .map_err(std::io::Error::other)?
         .strftime("%Y-%m-%dT%H:%M:%S+00:00")
         .to_string();
-    let body = json!({
-        "access_token": tokens.access.expose(),
-        "expires_at": expires,
-    });
-    let bytes = serde_json::to_vec_pretty(&body).map_err(std::io::Error::other)?;
+    let body = TokenFile {
+        access_token: tokens.access.clone(),
+        expires_at: Some(serde_json::Value::String(expires)),
+    };
+    let bytes =
+        zeroize::Zeroizing::new(serde_json::to_vec_pretty(&body).map_err(std::io::Error::other)?);
     crate::store::write_atomic(path, &bytes)
+}
+
+/// Reads the access token from the token file at `path`, refusing a file
+/// others could have written (they could plant a token of their choosing)
+/// and one whose stated expiry is past `now`. Errors never quote the token.
+pub fn read_token_file(path: &Path, now: i64) -> Result<Secret, ErrorReply> {
+    let shown = path.display();
+    let fail = |why: String| {
+        ErrorReply::new(
+            ErrorKind::Other,
+            format!("login: token file {shown}: {why}"),
+        )
+    };
+    // Non-blocking: a FIFO named here must not hold up the agent's thread.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| fail(format!("cannot open it: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot inspect it: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("it is not a regular file".into()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(fail(format!(
+            "refusing it: it is writable by group or others (mode {:04o})",
+            meta.mode() & 0o7777
+        ))
+        .with_hint(format!("chmod go-w {shown}")));
+    }
+    let mut raw = String::with_capacity(4096);
+    let outcome = file.take(MAX_LEN + 1).read_to_string(&mut raw);
+    // The whole text is a secret too: keep it where it is zeroed on drop.
+    let text = Secret::new(raw);
+    outcome.map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if text.expose().len() as u64 > MAX_LEN {
+        return Err(fail(format!(
+            "larger than {MAX_LEN} bytes: not a token file"
+        )));
+    }
+    let (access_token, expires_at) = parse(text.expose()).map_err(fail)?;
+    if let Some(t) = expires_at.filter(|&t| t <= now) {
+        let when = jiff::Timestamp::from_second(t)
+            .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|_| t.to_string());
+        return Err(ErrorReply::new(
+            ErrorKind::LoginRequired,
+            format!("login: the token in {shown} expired at {when}"),
+        )
+        .with_hint("log in with a password (tapis-cred login) or with --device"));
+    }
+    Ok(access_token)
+}
+
+/// The token and the expiry the file states (Unix seconds), if it states
+/// one that can be read: the token's own expiry decides in the end. Error
+/// messages give the position only, never serde's text, which can quote the
+/// token.
+fn parse(text: &str) -> Result<(Secret, Option<i64>), String> {
+    const SHAPE: &str = r#"expected an object like {"access_token": "...", "expires_at": "..."}"#;
+    // serde would also accept a struct written as an array.
+    if text.trim_start().starts_with('[') {
+        return Err(SHAPE.into());
+    }
+    let file: TokenFile = serde_json::from_str(text).map_err(|e| {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => "not valid JSON",
+            Category::Data => SHAPE,
+        };
+        format!("{what} (line {}, column {})", e.line(), e.column())
+    })?;
+    if file.access_token.expose().trim().is_empty() {
+        return Err("access_token is empty".into());
+    }
+    let expires_at = match &file.expires_at {
+        Some(serde_json::Value::String(s)) => s.trim().parse::<jiff::Timestamp>().ok(),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .and_then(|t| jiff::Timestamp::from_second(t).ok()),
+        _ => None,
+    };
+    Ok((file.access_token, expires_at.map(|t| t.as_second())))
 }
 
 /// Removes the token file at `path` (at logout: the token in it would
@@ -25,5 +128,135 @@ pub fn remove_token_file(path: &Path) -> std::io::Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    const NOW: i64 = 1_795_456_800;
+
+    #[test]
+    fn reads_what_the_export_writes_and_opsutils_files() {
+        let p = parse(r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00+00:00"}"#)
+            .unwrap();
+        assert_eq!((p.0.expose(), p.1), ("a.b.c", Some(NOW)));
+        for (text, at) in [
+            (
+                r#"{"access_token": "a.b.c", "expires_at": "2026-11-23 18:00:00Z"}"#,
+                Some(NOW),
+            ),
+            (
+                r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00.123456+00:00"}"#,
+                Some(NOW),
+            ),
+            (
+                r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T19:30:00+01:30"}"#,
+                Some(NOW),
+            ),
+            (
+                r#"{"access_token": "a.b.c", "expires_at": 1795456800}"#,
+                Some(NOW),
+            ),
+            (r#"{"access_token": "a.b.c", "other": [1, 2]}"#, None),
+            (
+                r#"{"access_token": "a.b.c", "expires_at": "tomorrow"}"#,
+                None,
+            ),
+            // No offset: local time, ambiguous; the token's own expiry decides.
+            (
+                r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00"}"#,
+                None,
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap().1, at, "{text}");
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let tokens = Tokens {
+            username: "u".into(),
+            tenant: "t".into(),
+            access: Secret::new("x.y.z"),
+            access_expires_at: NOW,
+            access_issued_at: NOW - 10,
+            refresh: None,
+            refresh_expires_at: None,
+            base_url: None,
+        };
+        write_token_file(&path, &tokens).unwrap();
+        assert_eq!(read_token_file(&path, NOW - 1).unwrap().expose(), "x.y.z");
+    }
+
+    #[test]
+    fn bad_json_is_refused_without_quoting_the_token() {
+        for bad in [
+            "",
+            "{",
+            "not json",
+            r#""eyJsecret.token.value""#,
+            r#"{"expires_at": "2026-11-23T18:00:00Z"}"#,
+            r#"{"access_token": 5}"#,
+            r#"{"access_token": ""}"#,
+            r#"["eyJsecret.token.value"]"#,
+        ] {
+            let e = parse(bad).err().unwrap();
+            assert!(!e.contains("eyJ"), "{bad:?}: {e}");
+        }
+        let e = parse("{").err().unwrap();
+        assert!(e.starts_with("not valid JSON (line 1"), "{e}");
+    }
+
+    fn file(dir: &Path, text: &str, mode: u32) -> PathBuf {
+        let path = dir.join("tokens.json");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[test]
+    fn refuses_writable_expired_and_garbage_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00Z"}"#;
+        assert_eq!(
+            read_token_file(&file(dir.path(), good, 0o644), NOW - 1)
+                .unwrap()
+                .expose(),
+            "a.b.c"
+        );
+        let e = read_token_file(&file(dir.path(), good, 0o664), NOW - 1).unwrap_err();
+        assert!(
+            e.message.contains("writable by group or others"),
+            "{}",
+            e.message
+        );
+
+        let e = read_token_file(&file(dir.path(), good, 0o600), NOW).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::LoginRequired);
+        assert!(
+            e.message.contains("expired at 2026-11-23 18:00 UTC"),
+            "{}",
+            e.message
+        );
+
+        let e = read_token_file(&file(dir.path(), "garbage", 0o600), NOW).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Other);
+        assert!(
+            e.message.starts_with("login: token file ") && e.message.contains("not valid JSON"),
+            "{}",
+            e.message
+        );
+
+        let e = read_token_file(&dir.path().join("missing.json"), NOW).unwrap_err();
+        assert!(e.message.contains("cannot open it"), "{}", e.message);
+
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let e = read_token_file(&fifo, NOW).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{}", e.message);
     }
 }

@@ -7,7 +7,7 @@ use crate::tapis::{
     ClientCreds, ClientInfo, DeviceGrant, DevicePoll, TapisError, TokenSet, is_client_refused,
 };
 use std::time::Instant;
-use tapis_agent_proto::{DeviceCode, ErrorKind, ErrorReply, Response, Secret};
+use tapis_agent_proto::{DeviceCode, ErrorKind, ErrorReply, Secret};
 
 /// Seconds between device-code polls (Tapis does not say).
 const DEVICE_INTERVAL: u64 = 5;
@@ -42,7 +42,7 @@ impl TokenManager {
         &self,
         username: &str,
         password: Secret,
-    ) -> Result<Response, ErrorReply> {
+    ) -> Result<LoggedIn, ErrorReply> {
         let _flight = self.refresh_lock.lock().await;
         let _file_lock = self.file_lock().await;
         let client = self
@@ -206,7 +206,7 @@ impl TokenManager {
     /// next login.
     /// Stores a new login for every agent on the state directory and answers
     /// it, saying loudly when it cannot be refreshed.
-    fn install_login(&self, tokens: stored::Tokens, problem: Option<String>) -> Response {
+    fn install_login(&self, tokens: stored::Tokens, problem: Option<String>) -> LoggedIn {
         let problem = match (&tokens.refresh, problem) {
             (None, None) => Some(NO_REFRESH_TOKEN.to_owned()),
             (_, problem) => problem,
@@ -239,8 +239,15 @@ impl TokenManager {
         health.refresh_problem.clone()
     }
 
+    /// Adopts the access token of the token file at `path` (see
+    /// [`super::export::read_token_file`]; no refresh possible).
+    pub async fn login_import_file(&self, path: &std::path::Path) -> Result<LoggedIn, ErrorReply> {
+        let access_token = super::export::read_token_file(path, self.now())?;
+        self.login_import(access_token).await
+    }
+
     /// Adopts an access token obtained elsewhere (no refresh possible).
-    pub async fn login_import(&self, access_token: Secret) -> Result<Response, ErrorReply> {
+    async fn login_import(&self, access_token: Secret) -> Result<LoggedIn, ErrorReply> {
         let claims = jwt::claims(access_token.expose())
             .map_err(|e| ErrorReply::new(ErrorKind::Usage, format!("import token: {e}")))?;
         let now = self.now();
@@ -285,7 +292,7 @@ impl TokenManager {
     }
 
     /// Starts a device-code login.
-    pub async fn device_start(&self) -> Result<Response, ErrorReply> {
+    pub async fn device_start(&self) -> Result<DeviceCode, ErrorReply> {
         let client = self.client_creds().ok_or_else(|| {
             ErrorReply::new(
                 ErrorKind::Usage,
@@ -311,11 +318,12 @@ impl TokenManager {
             client,
             started: Instant::now(),
         });
-        Ok(Response::DeviceCode(code))
+        Ok(code)
     }
 
-    /// Polls the pending device-code login once.
-    pub async fn device_poll(&self) -> Result<Response, ErrorReply> {
+    /// Polls the pending device-code login once: `None` while the user has
+    /// not finished it.
+    pub async fn device_poll(&self) -> Result<Option<LoggedIn>, ErrorReply> {
         let mut pending = self.device.lock().await;
         let Some(p) = pending.as_ref() else {
             return Err(
@@ -335,7 +343,7 @@ impl TokenManager {
             .device_token(&p.grant.device_code, &p.client)
             .await
         {
-            Ok(DevicePoll::Pending) => Ok(Response::DevicePending),
+            Ok(DevicePoll::Pending) => Ok(None),
             Ok(DevicePoll::Done(set)) => {
                 *pending = None;
                 drop(pending);
@@ -345,7 +353,7 @@ impl TokenManager {
                     ErrorReply::new(ErrorKind::TapisUnavailable, format!("device login: {e}"))
                 })?;
                 tracing::info!(user = %tokens.username, "logged in with a device code");
-                Ok(self.install_login(tokens, None))
+                Ok(Some(self.install_login(tokens, None)))
             }
             Err(e) => {
                 // `device code has expired and is now deleted.` (models.py,
@@ -365,7 +373,7 @@ impl TokenManager {
 
     /// Revokes the tokens at Tapis (best effort), deletes them from disk and,
     /// when asked, forgets the OAuth client.
-    pub async fn logout(&self, forget_client: bool) -> Result<Response, ErrorReply> {
+    pub async fn logout(&self, forget_client: bool) -> Result<(), ErrorReply> {
         let _flight = self.refresh_lock.lock().await;
         let _file_lock = self.file_lock().await;
         // A peer's newer tokens are revoked too.
@@ -399,12 +407,27 @@ impl TokenManager {
             }
         }
         tracing::info!("logged out");
-        Ok(Response::LoggedOut)
+        Ok(())
     }
 }
 
-fn logged_in(t: &stored::Tokens, refresh_problem: Option<String>) -> Response {
-    Response::LoggedIn {
+/// A new login, as the requests see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// Tapis username.
+    pub username: String,
+    /// Tenant id from the token.
+    pub tenant: String,
+    /// Access-token expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Whether the agent holds a refresh token.
+    pub has_refresh_token: bool,
+    /// Why the login cannot be refreshed, when it cannot.
+    pub refresh_problem: Option<String>,
+}
+
+fn logged_in(t: &stored::Tokens, refresh_problem: Option<String>) -> LoggedIn {
+    LoggedIn {
         username: t.username.clone(),
         tenant: t.tenant.clone(),
         expires_at: t.access_expires_at,

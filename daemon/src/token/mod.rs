@@ -18,6 +18,7 @@ mod refresher;
 mod stored;
 
 pub use export::write_token_file;
+pub use login::LoggedIn;
 pub use stored::Tokens;
 
 use crate::config::Config;

@@ -1,13 +1,10 @@
-//! A blocking protocol client, shaped like `tapis-cred`'s: one Unix stream,
-//! length-prefixed frames, one request in flight.
+//! The bench's blocking client: `tapis-cred`'s connection (the protocol's
+//! own, [`Connection`]), one request in flight.
 
 use anyhow::{Context as _, bail};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
-use tapis_agent_proto::{
-    CredState, Outcome, PROTOCOL_VERSION, Request, Response, read_answer, write_frame,
-};
+use tapis_agent_proto::{Connection, CredState, Outcome, Request, Response, conn};
 
 /// Longest wait for any answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -15,27 +12,21 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// A connection that has done the hello exchange.
 #[derive(Debug)]
 pub struct SyncClient {
-    stream: UnixStream,
+    conn: Connection,
 }
 
 impl SyncClient {
     /// Connects and exchanges hellos.
     pub fn connect(socket: &Path) -> anyhow::Result<Self> {
-        let stream = UnixStream::connect(socket)
+        let stream = conn::connect(socket, ANSWER_TIMEOUT)
             .with_context(|| format!("connecting to {}", socket.display()))?;
-        stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-        stream.set_write_timeout(Some(ANSWER_TIMEOUT))?;
-        let mut client = SyncClient { stream };
-        match client.call(&hello())? {
-            Response::Hello { .. } => Ok(client),
-            other => bail!("hello answered with {other:?}"),
-        }
+        let conn = Connection::hello(stream, CLIENT_VERSION, None).context("the hello")?;
+        Ok(SyncClient { conn })
     }
 
     /// Sends one request and reads its answer.
     pub fn call(&mut self, req: &Request) -> anyhow::Result<Response> {
-        write_frame(&mut self.stream, req).context("sending a request")?;
-        read_answer(&mut self.stream, drop).context("reading an answer")
+        self.conn.call(req, drop).context("asking the agent")
     }
 
     /// Establish of `systems`; every outcome must be a success.
@@ -52,13 +43,8 @@ impl SyncClient {
     }
 }
 
-/// The hello a client sends first.
-pub fn hello() -> Request {
-    Request::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        client_version: "bench".into(),
-    }
-}
+/// The client version the bench says in its hello.
+pub const CLIENT_VERSION: &str = "bench";
 
 /// An establish request for `systems` as the logged-in user.
 pub fn establish(systems: &[String], fresh: bool) -> Request {

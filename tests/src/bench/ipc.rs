@@ -2,7 +2,7 @@
 //! process with a blocking client like `tapis-cred`'s (encode, write, the
 //! agent's work, read, decode).
 
-use super::client::{SyncClient, establish, hello, is_cached_present};
+use super::client::{CLIENT_VERSION, SyncClient, establish, is_cached_present};
 use super::stats::Summary;
 use anyhow::ensure;
 use serde::Serialize;
@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tapis_agent_proto::{
-    CodecError, Request, Response, decode, encode_frame, read_frame, write_frame,
+    CodecError, Connection, Request, Response, conn, encode_frame, read_frame,
 };
 
 /// Longest wait for a hello answer.
@@ -54,18 +54,14 @@ pub fn measure(socket: &Path, system: &str, iters: usize) -> anyhow::Result<IpcR
         }
     }
     let hellos = (iters / 4).max(1);
-    let hello_req = hello();
     let mut hello_t = Vec::with_capacity(hellos);
     let mut connect_t = Vec::with_capacity(hellos);
     for i in 0..warmup + hellos {
         let start = Instant::now();
-        let mut stream = UnixStream::connect(socket)?;
-        stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+        let stream = conn::connect(socket, ANSWER_TIMEOUT)?;
         let connected = Instant::now();
-        write_frame(&mut stream, &hello_req)?;
-        let resp: Response = decode(&read_frame(&mut stream)?)?;
+        Connection::hello(stream, CLIENT_VERSION, None)?;
         let end = Instant::now();
-        ensure!(matches!(resp, Response::Hello { .. }), "hello: {resp:?}");
         if i >= warmup {
             hello_t.push(end - connected);
             connect_t.push(end - start);

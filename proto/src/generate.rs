@@ -1,5 +1,6 @@
 //! Shell completions and man pages, generated from the clap definition of a
-//! binary, so they can never drift from what it accepts.
+//! binary, so they can never drift from what it accepts: the one writer
+//! both `tapis-cred` and `tapis-agent` use (feature `generate`).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
