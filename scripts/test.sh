@@ -15,24 +15,27 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# A section header, with the seconds the run has taken so far.
+section() { echo "--- $* (at ${SECONDS} s)"; }
+
 # Everything the run starts carries this mark, and none of it may outlive
 # the run: a tapis-agent, tapis-cred or fake-tapis left running fails it.
 export TAPIS_TEST_RUN="$$.$(date +%s%N)"
 finish() {
   local status=$?
-  echo "--- leftover processes (scripts/leftovers.sh)"
+  section "leftover processes (scripts/leftovers.sh)"
   bash "$root/scripts/leftovers.sh" "$TAPIS_TEST_RUN" || status=1
   exit "$status"
 }
 trap finish EXIT
 
-echo "--- cargo test --workspace"
+section "cargo test --workspace"
 cargo test --workspace
 
 # The fastest tapis-cred is linked statically (docs/development.md); the suites
 # that run the client binary run again with that build. A static glibc build
 # needs an explicit --target, else proc-macro crates cannot be built.
-echo "--- static tapis-cred: the client suites again"
+section "static tapis-cred: the client suites again"
 host="$(rustc -vV | sed -n 's/^host: //p')"
 cargo build -p tapis-cred --target "$host" \
   --config "target.$host.rustflags=[\"-C\", \"target-feature=+crt-static\"]"
@@ -45,16 +48,16 @@ TAPIS_CRED_BIN="$static_cred" cargo test -p tapis-cred --test cli
 TAPIS_CRED_BIN="$static_cred" cargo test -p tapis-agent-tests --test binaries_e2e --test deploy_autostart
 
 if [ "${TAPIS_SKIP_PYTHON:-}" = "1" ]; then
-  echo "--- Python suite SKIPPED (TAPIS_SKIP_PYTHON=1)"
+  section "Python suite SKIPPED (TAPIS_SKIP_PYTHON=1)"
   exit 0
 fi
 
 # The wheel of this machine's CPU only: the aarch64 wheel is built and run
 # under an arm64 userland by scripts/test-arm64.sh (README, "Two commands").
-echo "--- wheel (scripts/build-wheel.sh --target $(uname -m))"
+section "wheel (scripts/build-wheel.sh --target $(uname -m))"
 bash scripts/build-wheel.sh --target "$(uname -m)"
 
 # The oldest and the newest supported Python; scripts/test-pythons.sh with
 # no arguments runs the ones between.
-echo "--- Python suite on 3.9 and 3.13 (scripts/test-pythons.sh)"
+section "Python suite on 3.9 and 3.13 (scripts/test-pythons.sh)"
 bash scripts/test-pythons.sh --lint 3.9 3.13
