@@ -4,6 +4,7 @@
 # created once) with the wheel, the real tapipy and pytest from PyPI.
 #
 # Usage: bash scripts/test-pythons.sh [--lint] [X.Y ...]
+#        bash scripts/test-pythons.sh --find X.Y   (prints the interpreter)
 #   X.Y     the versions to run on; default: 3.10 3.11 3.12, the ones between
 #           the oldest (3.9) and the newest (3.13) that scripts/test.sh runs.
 #   --lint  also ruff and mypy over python/ (package and suite), with mypy
@@ -16,30 +17,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-
-lint=0
-if [ "${1:-}" = "--lint" ]; then
-  lint=1
-  shift
-fi
-versions=("$@")
-if [ "${#versions[@]}" -eq 0 ]; then
-  versions=(3.10 3.11 3.12)
-fi
-
-# Pinned, so that a new release cannot fail an unchanged tree. pytest 9 and
-# the newest auditwheel need 3.10; mypy 2 cannot check for 3.9, so the type
-# check runs mypy 1.19 (its last release that can).
-pins=(
-  "tapipy==25.4.0"
-  "dapi==0.6.3"
-  "pytest==9.2.0; python_version >= '3.10'"
-  "pytest==8.4.2; python_version < '3.10'"
-  "auditwheel==6.8.2; python_version >= '3.10'"
-  "auditwheel==6.4.2; python_version < '3.10'"
-)
-# requests on 3.9 (2.32) predates its inline types: the stubs stand in.
-lint_pins=("ruff==0.17.6" "mypy==1.19.1" "types-requests==2.32.4.20260107")
 
 # The interpreter of Python X.Y: pyenv's newest X.Y.N, else pythonX.Y.
 find_python() {
@@ -66,6 +43,36 @@ find_python() {
   fi
   echo "$found"
 }
+
+if [ "${1:-}" = "--find" ]; then
+  find_python "${2:?--find takes a version, e.g. 3.9}"
+  exit
+fi
+
+lint=0
+if [ "${1:-}" = "--lint" ]; then
+  lint=1
+  shift
+fi
+versions=("$@")
+if [ "${#versions[@]}" -eq 0 ]; then
+  versions=(3.10 3.11 3.12)
+fi
+
+# Pinned, so that a new release cannot fail an unchanged tree. pytest 9 and
+# the newest auditwheel need 3.10; mypy 2 cannot check for 3.9, so the type
+# check runs mypy 1.19 (its last release that can).
+pins=(
+  "tapipy==25.4.0"
+  "dapi==0.6.3"
+  "pytest==9.2.0; python_version >= '3.10'"
+  "pytest==8.4.2; python_version < '3.10'"
+  "auditwheel==6.8.2; python_version >= '3.10'"
+  "auditwheel==6.4.2; python_version < '3.10'"
+)
+# requests on 3.9 (2.32) predates its inline types: the stubs stand in.
+lint_pins=("ruff==0.17.6" "mypy==1.19.1" "types-requests==2.32.4.20260107")
+
 
 fake="$root/target/debug/fake-tapis"
 if [ ! -x "$fake" ]; then
