@@ -19,6 +19,7 @@ mod message;
 pub mod paths;
 mod secret;
 pub mod suggest;
+pub mod tokenfile;
 
 pub use codec::{
     CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, encoded_len, read_answer,

@@ -5,9 +5,8 @@
 
 use crate::exit::{self, Failure};
 use crate::time;
-use serde::Deserialize;
 use std::path::PathBuf;
-use tapis_agent_proto::Secret;
+use tapis_agent_proto::tokenfile::{StatedExpiry, TokenFile};
 
 /// `~/.tapis_tokens.json`, where OpsUtils keeps it.
 pub fn default_path() -> Result<PathBuf, Failure> {
@@ -22,49 +21,12 @@ pub fn default_path() -> Result<PathBuf, Failure> {
 /// The expiry a token file states (Unix seconds), if it states one; `Err`
 /// when the file is not a token file. Never quotes the token.
 pub fn expiry(text: &str) -> Result<Option<i64>, String> {
-    parse(text).map(|p| p.expires_at)
-}
-
-/// What the file says.
-#[derive(Debug)]
-struct Parsed {
-    /// Expiry, Unix seconds, when the file states one we can read.
-    expires_at: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct Raw {
-    access_token: Secret,
-    #[serde(default)]
-    expires_at: Option<serde_json::Value>,
-}
-
-/// Parses the JSON. Error messages give the position only, never serde's
-/// text, which can quote the token. An `expires_at` that cannot be read is
-/// ignored: the agent takes the expiry from the token itself.
-fn parse(text: &str) -> Result<Parsed, String> {
-    const SHAPE: &str = r#"expected an object like {"access_token": "...", "expires_at": "..."}"#;
-    // serde would also accept a struct written as an array.
-    if text.trim_start().starts_with('[') {
-        return Err(SHAPE.into());
-    }
-    let raw: Raw = serde_json::from_str(text).map_err(|e| {
-        use serde_json::error::Category;
-        let what = match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => "not valid JSON",
-            Category::Data => SHAPE,
-        };
-        format!("{what} (line {}, column {})", e.line(), e.column())
-    })?;
-    if raw.access_token.expose().trim().is_empty() {
-        return Err("access_token is empty".into());
-    }
-    let expires_at = match raw.expires_at {
-        Some(serde_json::Value::String(s)) => time::parse_iso8601(&s),
-        Some(serde_json::Value::Number(n)) => n.as_i64(),
-        _ => None,
-    };
-    Ok(Parsed { expires_at })
+    let file = TokenFile::parse(text)?;
+    Ok(match file.stated_expiry() {
+        Some(StatedExpiry::Date(s)) => time::parse_iso8601(s),
+        Some(StatedExpiry::Seconds(t)) => Some(t),
+        None => None,
+    })
 }
 
 #[cfg(test)]
@@ -75,15 +37,15 @@ mod tests {
 
     #[test]
     fn parses_opsutils_files() {
-        let p = parse(r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00+00:00"}"#)
+        let p = expiry(r#"{"access_token": "a.b.c", "expires_at": "2026-11-23T18:00:00+00:00"}"#)
             .unwrap();
-        assert_eq!(p.expires_at, Some(NOW));
-        let p = parse(r#"{"access_token": "a.b.c", "other": [1, 2]}"#).unwrap();
-        assert_eq!(p.expires_at, None);
-        let p = parse(r#"{"access_token": "a.b.c", "expires_at": "tomorrow"}"#).unwrap();
-        assert_eq!(p.expires_at, None);
-        let p = parse(r#"{"access_token": "a.b.c", "expires_at": 1795456800}"#).unwrap();
-        assert_eq!(p.expires_at, Some(NOW));
+        assert_eq!(p, Some(NOW));
+        let p = expiry(r#"{"access_token": "a.b.c", "other": [1, 2]}"#).unwrap();
+        assert_eq!(p, None);
+        let p = expiry(r#"{"access_token": "a.b.c", "expires_at": "tomorrow"}"#).unwrap();
+        assert_eq!(p, None);
+        let p = expiry(r#"{"access_token": "a.b.c", "expires_at": 1795456800}"#).unwrap();
+        assert_eq!(p, Some(NOW));
     }
 
     #[test]
@@ -98,10 +60,10 @@ mod tests {
             r#"{"access_token": ""}"#,
             r#"["eyJsecret.token.value"]"#,
         ] {
-            let e = parse(bad).unwrap_err();
+            let e = expiry(bad).unwrap_err();
             assert!(!e.contains("eyJ"), "{bad:?}: {e}");
         }
-        let e = parse("{").unwrap_err();
+        let e = expiry("{").unwrap_err();
         assert!(e.starts_with("not valid JSON (line 1"), "{e}");
     }
 }

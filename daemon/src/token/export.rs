@@ -3,23 +3,14 @@
 //! export, read by `tapis-cred login --import-token-file`, both here.
 
 use super::Tokens;
-use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use tapis_agent_proto::tokenfile::{StatedExpiry, TokenFile};
 use tapis_agent_proto::{ErrorKind, ErrorReply, Secret};
 
 /// A token file is a few kilobytes; anything bigger is something else.
 const MAX_LEN: u64 = 64 * 1024;
-
-/// The file's shape. OpsUtils writes `expires_at` as Python's
-/// `isoformat()`; other writers may give Unix seconds or leave it out.
-#[derive(Serialize, Deserialize)]
-struct TokenFile {
-    access_token: Secret,
-    #[serde(default)]
-    expires_at: Option<serde_json::Value>,
-}
 
 /// Writes the token file atomically, 0600.
 pub fn write_token_file(path: &Path, tokens: &Tokens) -> std::io::Result<()> {
@@ -91,32 +82,13 @@ pub fn read_token_file(path: &Path, now: i64) -> Result<Secret, ErrorReply> {
 }
 
 /// The token and the expiry the file states (Unix seconds), if it states
-/// one that can be read: the token's own expiry decides in the end. Error
-/// messages give the position only, never serde's text, which can quote the
-/// token.
+/// one that can be read: the token's own expiry decides in the end.
 fn parse(text: &str) -> Result<(Secret, Option<i64>), String> {
-    const SHAPE: &str = r#"expected an object like {"access_token": "...", "expires_at": "..."}"#;
-    // serde would also accept a struct written as an array.
-    if text.trim_start().starts_with('[') {
-        return Err(SHAPE.into());
-    }
-    let file: TokenFile = serde_json::from_str(text).map_err(|e| {
-        use serde_json::error::Category;
-        let what = match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => "not valid JSON",
-            Category::Data => SHAPE,
-        };
-        format!("{what} (line {}, column {})", e.line(), e.column())
-    })?;
-    if file.access_token.expose().trim().is_empty() {
-        return Err("access_token is empty".into());
-    }
-    let expires_at = match &file.expires_at {
-        Some(serde_json::Value::String(s)) => s.trim().parse::<jiff::Timestamp>().ok(),
-        Some(serde_json::Value::Number(n)) => n
-            .as_i64()
-            .and_then(|t| jiff::Timestamp::from_second(t).ok()),
-        _ => None,
+    let file = TokenFile::parse(text)?;
+    let expires_at = match file.stated_expiry() {
+        Some(StatedExpiry::Date(s)) => s.parse::<jiff::Timestamp>().ok(),
+        Some(StatedExpiry::Seconds(t)) => jiff::Timestamp::from_second(t).ok(),
+        None => None,
     };
     Ok((file.access_token, expires_at.map(|t| t.as_second())))
 }
