@@ -3,7 +3,7 @@ plugin and with a fixed token, interleaved in one run against the fake Tapis.
 
     target/python-venv-3.13/bin/python python/tests/bench_plugin.py [--iterations N] [--json]
 
-Needs the wheel installed in that venv and target/debug/fake-tapis (bash
+Needs the package installed in that venv and target/debug/fake-tapis (bash
 scripts/test.sh provides both). Prints a Markdown table for BENCHMARKS.md.
 """
 

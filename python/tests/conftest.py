@@ -1,4 +1,4 @@
-"""Fixtures: a fake Tapis, a sandbox, an agent from the wheel, a login.
+"""Fixtures: a fake Tapis, a sandbox, an agent from the installed package, a login.
 
 The package under test runs in this process and reaches the agent through
 the environment (``TAPIS_AGENT_SOCK``), as a notebook's would.

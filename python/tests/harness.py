@@ -1,5 +1,5 @@
 """Processes for the Python suite and the plugin benchmark: the fake Tapis
-(``target/debug/fake-tapis``), an agent from the installed wheel, and a
+(``target/debug/fake-tapis``), an agent from the installed package, and a
 sandbox of XDG directories so that nothing of this machine leaks in.
 
 Everything waits on readiness (a line printed, a socket that accepts) within
@@ -66,10 +66,10 @@ def scripts_dir() -> Path:
 
 
 def wheel_binary(name: str) -> Path:
-    """``tapis-agent`` or ``tapis-cred`` as installed from the wheel."""
+    """``tapis-agent`` or ``tapis-cred`` as installed with the package (the wheel puts them in the venv's bin)."""
     path = scripts_dir() / name
     if not os.access(path, os.X_OK):
-        raise Missing(f"{path} is missing: install the wheel into this venv (bash scripts/test.sh does)")
+        raise Missing(f"{path} is missing: install the package into this venv (bash scripts/test-pythons.sh does)")
     return path
 
 

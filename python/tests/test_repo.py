@@ -1,8 +1,10 @@
-"""python/ is a cargo workspace of its own: it must build what the root builds."""
+"""The checkout as the suite sees it: python/ is a cargo workspace of its own that must build
+what the root builds, and the package under test is the installed one."""
 
 from __future__ import annotations
 
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +46,12 @@ def test_the_versions_agree() -> None:
     assert toml(REPO / "python/Cargo.toml")["package"]["version"] == version
     assert toml(REPO / "python/pyproject.toml")["project"]["version"] == version
     assert "python" in toml(REPO / "Cargo.toml")["workspace"]["exclude"]
+
+
+def test_the_suite_tests_the_installed_package() -> None:
+    import tapis_agent
+
+    assert Path(sysconfig.get_path("purelib")) in Path(tapis_agent.__file__).parents, (
+        f"tapis_agent comes from {tapis_agent.__file__}, not from the venv's site-packages: "
+        "run the suite as scripts/test-pythons.sh does (from the repository root)"
+    )

@@ -2,7 +2,7 @@
 //! them: each agent a real `tapis-agent` process with its own socket, all on
 //! one state directory, each with a client asking for a token (and using it
 //! against Tapis) and an establish in a loop; and the tasks of a job array.
-//! Behind `tests/tests/shared_state.rs` and `bench -- shared`.
+//! Behind `tests/tests/suite/shared_state.rs` and `bench -- shared`.
 
 use crate::fake::{FakeConfig, FakeTapis};
 use crate::harness::{PASSWORD, USER, fake_http, output_with_stdin};

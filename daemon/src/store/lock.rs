@@ -570,7 +570,7 @@ pub fn method_for(mount: Option<&Mount>) -> (Method, String) {
         // FUSE: unless the daemon implements flock (libfuse's `flock`
         // operation, FUSE_FLOCK_LOCKS) the kernel grants it on this mount
         // alone; from here the two cannot be told apart. Two bindfs mounts of
-        // one directory both grant it (tests/tests/shared_fuse.rs).
+        // one directory both grant it (tests/tests/suite/shared_fuse.rs).
         t if t == "fuse" || t == "fuseblk" || t.starts_with("fuse.") => {
             files("FUSE: flock may hold on this host only".into())
         }
@@ -797,7 +797,7 @@ mod tests {
     }
 
     /// The rule on captured `/proc/self/mountinfo` lines: the two FUSE
-    /// lines are the bindfs mounts of tests/tests/shared_fuse.rs.
+    /// lines are the bindfs mounts of tests/tests/suite/shared_fuse.rs.
     #[test]
     fn one_rule_picks_the_method_from_the_mount() {
         let mounts = mounts::parse(

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::path::Path;
 use tapis_agent_tests::harness::{PASSWORD, TestAgent, USER, cred_cmd};
 
-const SCHEMA: &str = include_str!("../../docs/tapis-cred.schema.json");
+const SCHEMA: &str = include_str!("../../../docs/tapis-cred.schema.json");
 
 const KNOWN: &[&str] = &[
     "$schema",

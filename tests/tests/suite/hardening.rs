@@ -3,7 +3,7 @@
 //! neighbour cannot block a job, nothing secret in a core. Each test runs
 //! the real programs where the behaviour is visible to users.
 
-mod reliability_common;
+use crate::reliability_common;
 
 use reliability_common::{AgentPaths, AgentProcess, temp_dir};
 use std::net::SocketAddr;

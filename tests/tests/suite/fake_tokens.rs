@@ -3,7 +3,7 @@
 //! message texts (tapis-project/authenticator, service/controllers.py and
 //! service/models.py; tapis-project/tokens-api, service/models.py).
 
-mod fake_common;
+use crate::fake_common;
 
 use std::time::Duration;
 

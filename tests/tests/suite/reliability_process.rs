@@ -3,7 +3,7 @@
 //! second agent on the same socket refuses to run and one on the same state
 //! directory shares it.
 
-mod reliability_common;
+use crate::reliability_common;
 
 use rand::Rng;
 use reliability_common::{AgentPaths, AgentProcess, Client, ask, temp_dir};

@@ -2,7 +2,7 @@
 //! many clients at once start exactly one, and the switches that turn it
 //! off are honoured.
 
-mod deploy_common;
+use crate::deploy_common;
 
 use deploy_common::{Sandbox, alive, kill, text, wait_until};
 use std::process::Output;

@@ -1,6 +1,6 @@
 //! Fake Tapis: every fault kind reaches a real HTTP client as it should.
 
-mod fake_common;
+use crate::fake_common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! of another Tapis. Each through `tapis-cred`, as a user meets it; the
 //! fake's behaviours cite their sources (docs/tapis-conformance.md).
 
-mod reliability_common;
+use crate::reliability_common;
 
 use reliability_common::{AgentPaths, AgentProcess, temp_dir};
 use std::process::Output;

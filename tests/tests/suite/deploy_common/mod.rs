@@ -2,7 +2,7 @@
 //! state, config and home directories in one temp dir), signals through
 //! `kill(1)`, and bounded polling.
 
-#![allow(dead_code)] // each test file uses its own subset
+#![allow(dead_code)] // not every helper is used
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! which appear nowhere but in the token store, however verbose the log.
 //! (A peer with another uid: agent_socket.rs.)
 
-mod reliability_common;
+use crate::reliability_common;
 
 use reliability_common::{AgentPaths, AgentProcess, temp_dir};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

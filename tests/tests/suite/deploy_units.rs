@@ -3,7 +3,7 @@
 //! Tests that need `systemd-analyze` say so and pass when it is missing
 //! (CI installs the `systemd` package).
 
-mod deploy_common;
+use crate::deploy_common;
 
 use deploy_common::{Sandbox, shipped_unit, systemd_analyze, text};
 use std::os::unix::fs::PermissionsExt;

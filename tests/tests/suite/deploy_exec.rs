@@ -2,7 +2,7 @@
 //! (socket exported, removed afterwards), a running agent shared when one
 //! answers, signals passed on, and the command's exit status returned.
 
-mod deploy_common;
+use crate::deploy_common;
 
 use deploy_common::{Sandbox, kill, text, wait_exit};
 use std::io::{BufRead, BufReader};

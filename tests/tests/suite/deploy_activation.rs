@@ -4,7 +4,7 @@
 //! `READY=1`, `STATUS=`, `WATCHDOG=1` and `STOPPING=1` on `NOTIFY_SOCKET`,
 //! and leaves the socket file to its owner on exit.
 
-mod deploy_common;
+use crate::deploy_common;
 
 use deploy_common::{Sandbox, kill, wait_exit, wait_until};
 use std::os::fd::OwnedFd;

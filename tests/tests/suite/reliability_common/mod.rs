@@ -2,7 +2,7 @@
 //! process, a protocol client that reports failures instead of panicking
 //! (both from the library), temp dirs and open-file limits.
 
-#![allow(dead_code)] // each test file uses its own subset
+#![allow(dead_code)] // not every helper is used
 
 #[allow(unused_imports)]
 pub use tapis_agent_tests::process::*;

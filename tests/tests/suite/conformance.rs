@@ -2,7 +2,7 @@
 //! read from their source; see docs/tapis-conformance.md), through the real
 //! binaries: exit codes, messages and `--json` as a user sees them.
 
-mod reliability_common;
+use crate::reliability_common;
 
 use reliability_common::{AgentPaths, AgentProcess, temp_dir};
 use std::io::{BufRead, BufReader};
@@ -651,7 +651,7 @@ fn the_conformance_table_names_tests_that_exist() {
             let code = if first == "tapis_agent" {
                 daemon.clone()
             } else {
-                let dir = root.join("tests/tests");
+                let dir = root.join("tests/tests/suite");
                 std::fs::read_to_string(dir.join(format!("{first}.rs")))
                     .or_else(|_| std::fs::read_to_string(dir.join(first).join("mod.rs")))
                     .unwrap_or_else(|_| panic!("no test file for {name}"))

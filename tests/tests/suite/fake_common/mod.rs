@@ -1,6 +1,6 @@
 //! Helpers shared by the fake Tapis tests: an HTTP client and envelope checks.
 
-#![allow(dead_code)] // each test file uses its own subset
+#![allow(dead_code)] // not every helper is used
 
 use std::time::Duration;
 

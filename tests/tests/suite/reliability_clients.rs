@@ -5,7 +5,7 @@
 //! answers everyone correctly or with "busy". (Garbage, oversized and
 //! wrong-version frames one at a time: agent_socket.rs.)
 
-mod reliability_common;
+use crate::reliability_common;
 
 use proptest::prelude::*;
 use reliability_common::{

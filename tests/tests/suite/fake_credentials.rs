@@ -1,7 +1,7 @@
 //! Fake Tapis: systems, the credential endpoints as the live service answers them,
 //! tenants, stats and the control API.
 
-mod fake_common;
+use crate::fake_common;
 
 use std::{
     io::{Read, Write},

@@ -4,8 +4,6 @@
 //! repeated without a check first. (The create-timeout case and the plain
 //! 500/503 cases live in agent_establish.rs.)
 
-mod reliability_common;
-
 use std::time::{Duration, Instant};
 use tapis_agent_proto::{CredState, ErrorKind, Outcome, Request, Response};
 use tapis_agent_tests::fake::{CredFixture, FakeConfig, Fault, FaultKind};

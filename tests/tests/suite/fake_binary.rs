@@ -1,7 +1,7 @@
 //! The `fake-tapis` binary: readiness line, a login and a check, stats, and a clean
 //! exit on SIGTERM.
 
-mod fake_common;
+use crate::fake_common;
 
 use std::{
     io::{BufRead, BufReader},
