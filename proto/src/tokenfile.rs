@@ -16,15 +16,6 @@ pub struct TokenFile {
     pub expires_at: Option<serde_json::Value>,
 }
 
-/// What `expires_at` states, when it is a date string or Unix seconds.
-#[derive(Debug, PartialEq, Eq)]
-pub enum StatedExpiry<'a> {
-    /// A date string, to be read as RFC 3339 / ISO 8601.
-    Date(&'a str),
-    /// Unix seconds.
-    Seconds(i64),
-}
-
 impl TokenFile {
     /// Parses a token file's text. Error messages give the position only,
     /// never serde's text, which can quote the token.
@@ -49,12 +40,65 @@ impl TokenFile {
         Ok(file)
     }
 
-    /// The expiry the file states, if it states one of a readable kind.
-    pub fn stated_expiry(&self) -> Option<StatedExpiry<'_>> {
-        match &self.expires_at {
-            Some(serde_json::Value::String(s)) => Some(StatedExpiry::Date(s.trim())),
-            Some(serde_json::Value::Number(n)) => n.as_i64().map(StatedExpiry::Seconds),
+    /// The expiry the file states, in Unix seconds, if it states one that
+    /// can be read: a date with its offset, as Python's `isoformat()` writes
+    /// it (`2026-11-23T18:00:00.123456+00:00`, or with a space for the `T`),
+    /// or Unix seconds. A date without an offset could be local time, so it
+    /// states nothing; the token's own expiry decides in the end anyway.
+    pub fn stated_expiry(&self) -> Option<i64> {
+        let when = match &self.expires_at {
+            Some(serde_json::Value::String(s)) => s.trim().parse::<jiff::Timestamp>().ok(),
+            Some(serde_json::Value::Number(n)) => n
+                .as_i64()
+                .and_then(|t| jiff::Timestamp::from_second(t).ok()),
             _ => None,
+        };
+        when.map(|t| t.as_second())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_456_800;
+
+    fn stated(expires_at: &str) -> Option<i64> {
+        let text = format!(r#"{{"access_token": "a.b.c", "expires_at": {expires_at}}}"#);
+        TokenFile::parse(&text).unwrap().stated_expiry()
+    }
+
+    #[test]
+    fn reads_python_isoformat_and_unix_seconds() {
+        for date in [
+            "2026-11-23T18:00:00+00:00",
+            "2026-11-23 18:00:00Z",
+            "2026-11-23T18:00:00.123456+00:00",
+            "2026-11-23T19:30:00+01:30",
+            "2026-11-23T12:00:00-0600",
+        ] {
+            assert_eq!(stated(&format!("{date:?}")), Some(NOW), "{date}");
+        }
+        assert_eq!(stated("1795456800"), Some(NOW));
+    }
+
+    #[test]
+    fn ambiguous_or_malformed_dates_state_nothing() {
+        for bad in [
+            "\"\"",
+            "\"tomorrow\"",
+            "\"2026-11-23\"",
+            "\"2026-11-23T18:00:00\"",
+            "\"2026-13-23T18:00:00Z\"",
+            "\"2026-11-23T18:00:00.Z\"",
+            "\"2026/11/23T18:00:00Z\"",
+            "\"2026-11-23T18:00:00Zjunk\"",
+            "\"２０２６-11-23T18:00:00Z\"",
+            "1e300",
+            "[1]",
+            "null",
+        ] {
+            assert_eq!(stated(bad), None, "{bad}");
         }
     }
 }

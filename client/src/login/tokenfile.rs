@@ -4,9 +4,8 @@
 //! its export (daemon/src/token/export.rs).
 
 use crate::exit::{self, Failure};
-use crate::time;
 use std::path::PathBuf;
-use tapis_agent_proto::tokenfile::{StatedExpiry, TokenFile};
+use tapis_agent_proto::tokenfile::TokenFile;
 
 /// `~/.tapis_tokens.json`, where OpsUtils keeps it.
 pub fn default_path() -> Result<PathBuf, Failure> {
@@ -22,11 +21,7 @@ pub fn default_path() -> Result<PathBuf, Failure> {
 /// when the file is not a token file. Never quotes the token.
 pub fn expiry(text: &str) -> Result<Option<i64>, String> {
     let file = TokenFile::parse(text)?;
-    Ok(match file.stated_expiry() {
-        Some(StatedExpiry::Date(s)) => time::parse_iso8601(s),
-        Some(StatedExpiry::Seconds(t)) => Some(t),
-        None => None,
-    })
+    Ok(file.stated_expiry())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use super::Tokens;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
-use tapis_agent_proto::tokenfile::{StatedExpiry, TokenFile};
+use tapis_agent_proto::tokenfile::TokenFile;
 use tapis_agent_proto::{ErrorKind, ErrorReply, Secret};
 
 /// A token file is a few kilobytes; anything bigger is something else.
@@ -85,12 +85,8 @@ pub fn read_token_file(path: &Path, now: i64) -> Result<Secret, ErrorReply> {
 /// one that can be read: the token's own expiry decides in the end.
 fn parse(text: &str) -> Result<(Secret, Option<i64>), String> {
     let file = TokenFile::parse(text)?;
-    let expires_at = match file.stated_expiry() {
-        Some(StatedExpiry::Date(s)) => s.parse::<jiff::Timestamp>().ok(),
-        Some(StatedExpiry::Seconds(t)) => jiff::Timestamp::from_second(t).ok(),
-        None => None,
-    };
-    Ok((file.access_token, expires_at.map(|t| t.as_second())))
+    let expires_at = file.stated_expiry();
+    Ok((file.access_token, expires_at))
 }
 
 /// Removes the token file at `path` (at logout: the token in it would
