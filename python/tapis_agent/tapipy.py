@@ -70,10 +70,14 @@ class TokenKeeper:
     The margin follows the token's lifetime (half of it, between 2 s and
     60 s) and is counted in whole seconds as the agent counts, so that a
     token the agent hands out is never judged too old on arrival.
+
+    ``clock`` (Unix seconds, ``time.time`` by default) is what a token's age
+    is judged by; tests move it to age a token without waiting.
     """
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, clock: Callable[[], float] = time.time) -> None:
         self.agent = agent
+        self.clock = clock
         self._lock = threading.Lock()
         # (token, expires_at_unix, whole seconds to keep); replaced whole, so
         # readers need no lock.
@@ -87,7 +91,7 @@ class TokenKeeper:
     def get(self) -> str:
         """A token valid for at least the margin; asks the agent only near expiry."""
         current = self._current
-        if current is not None and current[1] - int(time.time()) >= current[2]:
+        if current is not None and current[1] - self._now() >= current[2]:
             return current[0]
         return self._renew()
 
@@ -104,12 +108,12 @@ class TokenKeeper:
         """
         with self._lock:
             current = self._current
-            if current is not None and current[0] != refused and current[1] > int(time.time()):
+            if current is not None and current[0] != refused and current[1] > self._now():
                 return current[0]
             self._current = None
             expires = current[1] if current is not None else _jwt_exp(refused)
             for attempt in (1, 2):
-                need = max(1, (expires or 0) - int(time.time()) + 1)
+                need = max(1, (expires or 0) - self._now() + 1)
                 try:
                     return self._store(self.agent.token(need))
                 except TapisAgentError as e:
@@ -118,13 +122,16 @@ class TokenKeeper:
                     time.sleep(1.05 - time.time() % 1.0)
             return self._store(self.agent.token(self._margin()))
 
+    def _now(self) -> int:
+        return int(self.clock())
+
     def _margin(self) -> int:
         return max(_MIN_MARGIN, min(_MAX_MARGIN, self._lifetime // 2))
 
     def _renew(self) -> str:
         with self._lock:
             current = self._current
-            if current is not None and current[1] - int(time.time()) >= current[2]:
+            if current is not None and current[1] - self._now() >= current[2]:
                 return current[0]
             return self._store(self.agent.token(self._margin()))
 
@@ -133,8 +140,8 @@ class TokenKeeper:
         self.fetches += 1
         self.username = token.username or self.username
         expires = int(token.expires_at.timestamp())
-        self._lifetime = max(self._lifetime, expires - int(time.time()))
-        self._current = (token.access_token, expires, min(self._margin(), max(1, expires - int(time.time()))))
+        self._lifetime = max(self._lifetime, expires - self._now())
+        self._current = (token.access_token, expires, min(self._margin(), max(1, expires - self._now())))
         return token.access_token
 
 

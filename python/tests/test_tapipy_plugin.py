@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tapipy.errors import InternalServerError, NotFoundError, UnauthorizedError
@@ -29,12 +27,12 @@ def client(base_url: str | None) -> Tapis:
     return Tapis(base_url=base_url, plugins=["tapis_agent.tapipy"])
 
 
-def idle_until_expired(token: Any) -> None:
-    """Sleeps (short tokens only) until ``token`` (tapipy's form) has expired."""
-    deadline = time.monotonic() + WAIT
-    while datetime.now(timezone.utc) < token.expires_at + timedelta(seconds=0.2) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert token.expires_in().total_seconds() < 0
+def idle_past_expiry(t: Tapis) -> None:
+    """Moves the plugin's clock past the expiry of the token ``t`` holds, as
+    idle time would, without waiting. The agent and the fake keep the real
+    time: there the token is still valid."""
+    ahead = t.access_token.expires_in().total_seconds() + 1
+    t.tapis_agent_keeper.clock = lambda: time.time() + ahead
 
 
 @pytest.mark.fake_args("--token-ttl", "3")
@@ -143,40 +141,44 @@ def test_a_refused_token_the_agent_cannot_replace_is_sent_once(
     assert fake.stats()["calls"]["getSystem"] == 1
 
 
-@pytest.mark.fake_args("--token-ttl", "2")
-def test_upload_after_the_token_expired_carries_a_fresh_one(
+def test_upload_after_the_token_expired_asks_the_agent_first(
     logged_in: AgentProcess, fake: Fake, tmp_path: Path
 ) -> None:
     t = client(fake.base_url)
-    held = t.get_access_jwt()
-    idle_until_expired(t.access_token)
+    keeper = t.tapis_agent_keeper
+    idle_past_expiry(t)
     source = tmp_path / "model.tcl"
     source.write_text("model basic -ndm 2\n")
     fake.call("DELETE", "/_fake/stats")
+    before = keeper.fetches
     result = t.upload(str(source), "stampede3", "work/model.tcl")
     assert result is not None
+    # The expired token was not sent: the agent was asked, and its answer went.
+    assert keeper.fetches > before
+    assert t.get_access_jwt() == tapis_agent.token().access_token
     stats = fake.stats()
     # Sent once, with a valid token: nothing expired or refused on the way.
     assert stats["calls"]["insert"] == 1
     assert (stats["expired_token"], stats["rejected_token"]) == (0, 0), stats
-    assert t.get_access_jwt() != held
     # tapipy's own errors still come through: an unknown system is a 404.
     with pytest.raises(NotFoundError):
         t.upload(str(source), "no-such-system", "x")
 
 
-@pytest.mark.fake_args("--token-ttl", "2")
 def test_the_token_read_from_the_client_is_current_after_idle_time(logged_in: AgentProcess, fake: Fake) -> None:
     import requests
 
     t = client(fake.base_url)
-    held = t.access_token
-    idle_until_expired(held)
+    keeper = t.tapis_agent_keeper
+    idle_past_expiry(t)
+    before = keeper.fetches
     # Code that takes the token for its own calls (dapi's projects and
-    # publications do) gets a valid one, with no Tapis call by the client.
+    # publications do) gets the agent's current one, with no Tapis call by
+    # the client.
     fake.call("DELETE", "/_fake/stats")
     token = t.access_token
-    assert token.access_token != held.access_token
+    assert keeper.fetches > before
+    assert token.access_token == tapis_agent.token().access_token
     assert token.expires_in().total_seconds() > 0 and token.claims["tapis/username"] == USER
     answer = requests.get(
         f"{fake.base_url}/v3/systems/ls6", headers={"X-Tapis-Token": token.access_token}, timeout=WAIT
