@@ -83,6 +83,27 @@ mod tests {
     }
 
     #[test]
+    fn what_is_not_a_token_file_is_refused_without_quoting_the_token() {
+        for bad in [
+            "",
+            "{",
+            "not json",
+            r#""eyJsecret.token.value""#,
+            r#"{"expires_at": "2026-11-23T18:00:00Z"}"#,
+            r#"{"access_token": 5}"#,
+            r#"{"access_token": ""}"#,
+            r#"["eyJsecret.token.value"]"#,
+        ] {
+            let e = TokenFile::parse(bad).unwrap_err();
+            assert!(!e.contains("eyJ"), "{bad:?}: {e}");
+        }
+        let e = TokenFile::parse("{").unwrap_err();
+        assert!(e.starts_with("not valid JSON (line 1"), "{e}");
+        let file = TokenFile::parse(r#"{"access_token": "a.b.c", "other": [1, 2]}"#).unwrap();
+        assert_eq!(file.stated_expiry(), None);
+    }
+
+    #[test]
     fn ambiguous_or_malformed_dates_state_nothing() {
         for bad in [
             "\"\"",

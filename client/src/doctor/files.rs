@@ -1,10 +1,10 @@
 //! Checks of files and directories: who owns them and who else may read them.
 
 use super::{Check, Name};
-use crate::login::tokenfile;
 use crate::time;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use tapis_agent_proto::tokenfile::TokenFile;
 
 /// The socket's directory: ours and 0700 (or a root-owned sticky directory
 /// such as `/tmp` when a socket was placed there by hand), and the socket ours.
@@ -148,7 +148,7 @@ pub fn token_file(path: &Path, now: i64, agent_expires_at: Option<i64>, log: &st
             format!("chmod 600 {}", path.display()),
         );
     }
-    let expires_at = match tokenfile::expiry(&text) {
+    let expires_at = match TokenFile::parse(&text).map(|file| file.stated_expiry()) {
         Ok(Some(t)) => t,
         Ok(None) => {
             return Check::warn(
