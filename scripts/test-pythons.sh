@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python suite (python/tests), once per Python version named, each in a
 # venv of its own (target/python-venv-X.Y, created once) with the real
-# tapipy, dapi and pytest from PyPI. The versions run side by side.
+# tapipy, dapi and pytest from PyPI. The versions run side by side (one
+# after the other with --wheel).
 #
 # Usage: bash scripts/test-pythons.sh [--lint] [--wheel] [X.Y ... | --ends]
 #        bash scripts/test-pythons.sh --find X.Y   (prints the interpreter)
@@ -229,5 +230,9 @@ if [ "$lint" = 1 ]; then
 fi
 for v in "${versions[@]}"; do
   start "pytest python/tests (Python $v)" suite_with "$v"
+  # pip from a checkout builds in one target directory (test_wheel.py),
+  # which two maturin builds at once cannot share: with the wheel, one
+  # version after the other.
+  if [ "$wheel_mode" = 1 ]; then finish; fi
 done
 finish
