@@ -8,7 +8,6 @@
 //! Racing clients start one agent: they take a lock next to the socket and
 //! look again before starting anything.
 
-use crate::conn::Agent;
 use crate::exit::{self, Failure};
 use crate::socket;
 use crate::ui::Ui;
@@ -128,10 +127,10 @@ fn user_unit_dirs() -> Vec<PathBuf> {
 }
 
 /// After `failure` to reach the agent at `path`: starts the agent if the
-/// policy allows and nothing listens there, then connects once more. If an
-/// agent listens by now (another client started it meanwhile), connects to
-/// it. Otherwise (or if starting fails) the original failure stands.
-pub fn recover(path: &Path, timeout: Duration, ui: Ui, failure: Failure) -> Result<Agent, Failure> {
+/// policy allows and nothing listens there, and says where it listens. If an
+/// agent listens by now (another client started it meanwhile), that is
+/// where. Otherwise (or if starting fails) the original failure stands.
+pub fn recover(path: &Path, ui: Ui, failure: Failure) -> Result<PathBuf, Failure> {
     match decide(&facts(path)) {
         Decision::Skip(why) => {
             ui.note(format_args!("not starting an agent: {why}"));
@@ -141,12 +140,12 @@ pub fn recover(path: &Path, timeout: Duration, ui: Ui, failure: Failure) -> Resu
         // (unless the directory is another user's: whatever listens there
         // is not ours).
         Decision::Start if !taken_by_another_user(path) && !nothing_listens(path) => {
-            return Agent::connect(path, timeout, ui);
+            return Ok(path.to_owned());
         }
         Decision::Start => {}
     }
     match start(path, ui) {
-        Ok(started) => Agent::connect(&started, timeout, ui),
+        Ok(started) => Ok(started),
         Err(NotStarted { why, agent_said }) => {
             let mut f = failure;
             f.message = format!("{}; starting one failed: {why}", f.message);

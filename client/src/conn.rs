@@ -34,11 +34,17 @@ impl Endpoint {
     /// if [`autostart`](crate::autostart) allows, and connects once more.
     pub fn connect(&self) -> Result<Agent, Failure> {
         match Agent::connect(&self.path, self.timeout, self.ui) {
-            Err(f) if f.kind == ErrorKind::AgentUnreachable => {
-                crate::autostart::recover(&self.path, self.timeout, self.ui, f)
-            }
+            Err(f) if f.kind == ErrorKind::AgentUnreachable => self.started(f),
             other => other,
         }
+    }
+
+    /// After `failure` to reach the agent: starts one if
+    /// [`autostart`](crate::autostart) allows (or finds the one another
+    /// client started meanwhile) and connects to it.
+    fn started(&self, failure: Failure) -> Result<Agent, Failure> {
+        let path = crate::autostart::recover(&self.path, self.ui, failure)?;
+        Agent::connect(&path, self.timeout, self.ui)
     }
 
     /// Connects, sends one request and returns its answer, with a spinner
@@ -60,9 +66,7 @@ impl Endpoint {
         ) {
             Ok(mut agent) if pipelined => agent.answer(),
             Ok(mut agent) => agent.call(request),
-            Err(f) if f.kind == ErrorKind::AgentUnreachable => {
-                crate::autostart::recover(&self.path, self.timeout, self.ui, f)?.call(request)
-            }
+            Err(f) if f.kind == ErrorKind::AgentUnreachable => self.started(f)?.call(request),
             Err(f) => Err(f),
         }
     }

@@ -1,5 +1,6 @@
 //! Agent configuration: defaults, the TOML file, and the values derived from them.
 
+pub mod effective;
 pub mod keys;
 pub mod layers;
 pub mod profiles;

@@ -184,7 +184,7 @@ impl Agent {
                 .map(tapis_agent_proto::encoded_len)
                 .sum::<usize>()
             + 8;
-        tapis_agent_proto::limits::fit_outcomes(&mut outcomes, len);
+        tapis_agent_proto::fit::fit_outcomes(&mut outcomes, len);
         Response::Systems(outcomes)
     }
 

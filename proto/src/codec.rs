@@ -4,13 +4,11 @@
 //! nothing else. Lengths are checked against [`MAX_FRAME_LEN`] before any
 //! buffer is allocated.
 
+use crate::limits::MAX_FRAME_LEN;
 use crate::message::Response;
 use serde::{Serialize, de::DeserializeOwned};
 use std::io::{self, Read, Write};
 use zeroize::Zeroizing;
-
-/// Largest accepted frame body, in bytes.
-pub const MAX_FRAME_LEN: usize = 64 * 1024;
 
 /// Length of the frame header (the big-endian body length).
 pub const FRAME_HEADER_LEN: usize = 4;

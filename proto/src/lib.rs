@@ -5,13 +5,15 @@
 //! (`u32` big-endian length followed by a bincode body), and [`suggest`], the
 //! one rule both programs use to say "did you mean", and [`conn`], the
 //! client side of the conversation (connect, hello, call) that every client
-//! uses, and [`paths`], where the agent's socket is (both programs' rule).
+//! uses, [`paths`], where the agent's socket is (both programs' rule), and
+//! [`limits`] with [`fit`], the sizes both sides hold to.
 //! It contains no policy: what to do when no agent answers (start
 //! one, what to tell the user) lives in the binaries.
 
 mod codec;
 pub mod conn;
 mod error;
+pub mod fit;
 #[cfg(feature = "generate")]
 pub mod generate;
 pub mod limits;
@@ -22,8 +24,8 @@ pub mod suggest;
 pub mod tokenfile;
 
 pub use codec::{
-    CodecError, FRAME_HEADER_LEN, MAX_FRAME_LEN, decode, encode_frame, encoded_len, read_answer,
-    read_frame, write_frame,
+    CodecError, FRAME_HEADER_LEN, decode, encode_frame, encoded_len, read_answer, read_frame,
+    write_frame,
 };
 #[cfg(feature = "tokio")]
 pub use codec::{FrameReader, read_answer_async, read_frame_async, write_frame_async};
@@ -31,6 +33,7 @@ pub use codec::{FrameReader, read_answer_async, read_frame_async, write_frame_as
 pub use conn::AsyncConnection;
 pub use conn::{Connection, HelloError};
 pub use error::{ErrorKind, ErrorReply};
+pub use limits::MAX_FRAME_LEN;
 pub use message::{
     AgentSettings, CredState, DeviceCode, LoginMethod, LoginState, Outcome, Pong, Request,
     Response, StateDirStatus, StatusInfo, SystemOutcome, SystemStatus, TokenGrant,

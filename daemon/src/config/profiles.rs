@@ -4,7 +4,7 @@
 //! nothing inside the agent or on the wire needs to know about profiles:
 //! `tapis-cred --profile NAME` only picks the socket.
 
-use super::layers::{Effective, Source};
+use super::effective::{Effective, Source};
 use super::{Config, ConfigError, ConfigFile, DEFAULT_BASE_URL, keys};
 use crate::paths;
 use std::collections::BTreeMap;
