@@ -2,7 +2,7 @@
 //! limit, say hello (with the first request right behind it, in the same
 //! write), call, and read an answer past the progress notes before it.
 //!
-//! [`Connection`] is blocking (`tapis-cred`, the bench); [`AsyncConnection`]
+//! [`Connection`] is blocking (`tapis-cred`, the bench); `AsyncConnection`
 //! (feature `tokio`) is the same conversation for async callers (the
 //! agent's own checks, the tests). Both build their frames and judge the
 //! hello's answer with the same functions. What to do when no agent answers
