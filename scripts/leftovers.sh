@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fails when a tapis-agent, tapis-cred or fake-tapis that this test run
 # started is still running: every test stops what it starts, agents that
-# tapis-cred autostarted included. scripts/test.sh marks everything it
-# starts with TAPIS_TEST_RUN=MARK in the environment; such processes get a
+# tapis-cred autostarted included. scripts/test.sh and test-release.sh mark
+# everything they start with TAPIS_TEST_RUN=MARK in the environment; such processes get a
 # few seconds to finish, then are named, killed, and the run fails.
 #   bash scripts/leftovers.sh MARK
 set -euo pipefail
@@ -16,7 +16,8 @@ ours() {
       tapis-agent | tapis-cred | fake-tapis) ;;
       *) continue ;;
     esac
-    if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qxF "$mark"; then
+    # A process may end between the two reads: its environ is then gone.
+    if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qxF "$mark"; then
       echo "${d#/proc/}"
     fi
   done

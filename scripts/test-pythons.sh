@@ -188,18 +188,25 @@ suite_with() {
   env "${suite_env[@]}" "$root/target/python-venv-$1/bin/python" -m pytest python/tests "${pytest_args[@]}"
 }
 
-# Runs "$@" in the background, its output in $logs/N (N: its index in
-# jobs_pid and jobs_name).
-logs="$(mktemp -d)"
-trap 'rm -rf "$logs"' EXIT
+# Runs "$@" in the background, its output in $logs/N-what.log, kept for a
+# look while it runs or after the run.
+logs="$root/target/python-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
 jobs_pid=()
 jobs_name=()
+jobs_log=()
+started=0
 start() {
-  local name="$1"
+  local name="$1" log
   shift
-  "$@" >"$logs/${#jobs_pid[@]}" 2>&1 &
+  started=$((started + 1))
+  log="$logs/$started-$(echo "$name" | tr -c 'A-Za-z0-9.\n' '-').log"
+  echo "started: $name (output: $log)"
+  "$@" >"$log" 2>&1 &
   jobs_pid+=("$!")
   jobs_name+=("$name")
+  jobs_log+=("$log")
 }
 # Waits for every job started, prints each one's output under a header, and
 # fails when any failed.
@@ -212,10 +219,11 @@ finish() {
     else
       echo "--- ${jobs_name[$i]}"
     fi
-    cat "$logs/$i"
+    cat "${jobs_log[$i]}"
   done
   jobs_pid=()
   jobs_name=()
+  jobs_log=()
   return "$status"
 }
 

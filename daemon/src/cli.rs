@@ -2,7 +2,8 @@
 //! style), or one of its subcommands. A library function so that other
 //! packages (the Python wheel) can ship the same program.
 
-use crate::config::layers::{self, Effective, Flags};
+use crate::config::effective::Effective;
+use crate::config::layers::{self, Flags};
 use crate::deploy::Deploy;
 use crate::systemd;
 use crate::tools::Tool;

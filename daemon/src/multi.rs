@@ -2,7 +2,7 @@
 //! each is a complete agent (its own token manager, cache and state
 //! directory) on its own socket, in the same process and runtime.
 
-use crate::config::layers::Effective;
+use crate::config::effective::Effective;
 use crate::{RunError, listener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -65,7 +65,7 @@ def scripts_dir() -> Path:
     return Path(sysconfig.get_path("scripts"))
 
 
-def wheel_binary(name: str) -> Path:
+def installed_binary(name: str) -> Path:
     """``tapis-agent`` or ``tapis-cred`` as installed with the package (the wheel puts them in the venv's bin)."""
     path = scripts_dir() / name
     if not os.access(path, os.X_OK):
@@ -232,13 +232,13 @@ def wait_for_socket(path: Path, proc: subprocess.Popen[Any] | None = None) -> No
 
 
 class AgentProcess:
-    """``tapis-agent --socket`` from the wheel, on a sandbox's state dir."""
+    """The installed ``tapis-agent --socket``, on a sandbox's state dir."""
 
     def __init__(self, sandbox: Sandbox, base_url: str, env: dict[str, str]) -> None:
         self.socket = sandbox.dir / "run/agent.sock"
         self.log = open(sandbox.dir / "agent.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [str(wheel_binary("tapis-agent")), "--socket", str(self.socket), "--base-url", base_url],
+            [str(installed_binary("tapis-agent")), "--socket", str(self.socket), "--base-url", base_url],
             env={**env, "TAPIS_AGENT_STATE_DIR": str(sandbox.dir / "state/agent")},
             stdin=subprocess.DEVNULL,
             stdout=self.log,

@@ -1,4 +1,4 @@
-"""The Python API against an agent from the wheel and the fake Tapis."""
+"""The Python API against the installed agent and the fake Tapis."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """DesignSafe's JupyterHub keeps only ``~/MyData`` (and projects, ``~/Work``)
-across a server restart. Through the wheel's programs: ``doctor`` says when
+across a server restart. Through the installed programs: ``doctor`` says when
 the login will not survive, ``~/MyData/.tapis-agent`` (once created) becomes
 the state directory, and after a "restart" (the agent gone, everything but
 ``~/MyData`` wiped) the next call has a token without logging in again."""
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from harness import PASSWORD, USER, WAIT, Fake, Sandbox, wheel_binary
+from harness import PASSWORD, USER, WAIT, Fake, Sandbox, installed_binary
 
 
 def cred(env: dict[str, str], *args: str, stdin: str = "") -> dict[str, Any]:
     done = subprocess.run(
-        [str(wheel_binary("tapis-cred")), "--json", *args],
+        [str(installed_binary("tapis-cred")), "--json", *args],
         input=stdin,
         capture_output=True,
         text=True,

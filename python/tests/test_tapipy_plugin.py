@@ -14,7 +14,7 @@ from tapipy.tapis import Tapis
 import tapis_agent
 from tapis_agent import _cred
 
-from harness import USER, WAIT, AgentProcess, Fake, Sandbox
+from harness import PASSWORD, USER, WAIT, AgentProcess, Fake, Sandbox
 
 #: How long the client keeps calling with 3 s tokens: three lifetimes (the
 #: agent and the fake are processes of their own, so the tokens age in real time).
@@ -27,12 +27,21 @@ def client(base_url: str | None) -> Tapis:
     return Tapis(base_url=base_url, plugins=["tapis_agent.tapipy"])
 
 
-def idle_past_expiry(t: Tapis) -> None:
-    """Moves the plugin's clock past the expiry of the token ``t`` holds, as
-    idle time would, without waiting. The agent and the fake keep the real
-    time: there the token is still valid."""
+def replaced_while_idle(t: Tapis, fake: Fake) -> str:
+    """What idle time does to a client, without waiting: the agent's token is
+    replaced (here by a new login; in life by a refresh), the one the plugin
+    holds is revoked at the fake (sending it would be refused, and counted),
+    and the plugin's clock moves past that token's expiry. Returns the
+    agent's new token. The fake's stats are reset."""
+    held = t.get_access_jwt()
     ahead = t.access_token.expires_in().total_seconds() + 1
+    tapis_agent.login(USER, PASSWORD)
+    fresh = tapis_agent.token().access_token
+    assert fresh != held
+    fake.call("POST", "/v3/oauth2/tokens/revoke", {"token": held})
     t.tapis_agent_keeper.clock = lambda: time.time() + ahead
+    fake.call("DELETE", "/_fake/stats")
+    return fresh
 
 
 @pytest.mark.fake_args("--token-ttl", "3")
@@ -141,21 +150,21 @@ def test_a_refused_token_the_agent_cannot_replace_is_sent_once(
     assert fake.stats()["calls"]["getSystem"] == 1
 
 
+@pytest.mark.fake_args("--enforce-revocation")
 def test_upload_after_the_token_expired_asks_the_agent_first(
     logged_in: AgentProcess, fake: Fake, tmp_path: Path
 ) -> None:
     t = client(fake.base_url)
     keeper = t.tapis_agent_keeper
-    idle_past_expiry(t)
     source = tmp_path / "model.tcl"
     source.write_text("model basic -ndm 2\n")
-    fake.call("DELETE", "/_fake/stats")
+    fresh = replaced_while_idle(t, fake)
     before = keeper.fetches
     result = t.upload(str(source), "stampede3", "work/model.tcl")
     assert result is not None
     # The expired token was not sent: the agent was asked, and its answer went.
     assert keeper.fetches > before
-    assert t.get_access_jwt() == tapis_agent.token().access_token
+    assert t.get_access_jwt() == fresh
     stats = fake.stats()
     # Sent once, with a valid token: nothing expired or refused on the way.
     assert stats["calls"]["insert"] == 1
@@ -165,26 +174,26 @@ def test_upload_after_the_token_expired_asks_the_agent_first(
         t.upload(str(source), "no-such-system", "x")
 
 
+@pytest.mark.fake_args("--enforce-revocation")
 def test_the_token_read_from_the_client_is_current_after_idle_time(logged_in: AgentProcess, fake: Fake) -> None:
     import requests
 
     t = client(fake.base_url)
     keeper = t.tapis_agent_keeper
-    idle_past_expiry(t)
+    fresh = replaced_while_idle(t, fake)
     before = keeper.fetches
     # Code that takes the token for its own calls (dapi's projects and
     # publications do) gets the agent's current one, with no Tapis call by
     # the client.
-    fake.call("DELETE", "/_fake/stats")
     token = t.access_token
     assert keeper.fetches > before
-    assert token.access_token == tapis_agent.token().access_token
+    assert token.access_token == fresh
     assert token.expires_in().total_seconds() > 0 and token.claims["tapis/username"] == USER
     answer = requests.get(
         f"{fake.base_url}/v3/systems/ls6", headers={"X-Tapis-Token": token.access_token}, timeout=WAIT
     )
     assert answer.status_code == 200, answer.text
-    assert fake.stats()["expired_token"] == 0
+    assert (fake.stats()["expired_token"], fake.stats()["rejected_token"]) == (0, 0)
     # Still a tapipy client to anyone who checks.
     assert isinstance(t, Tapis) and type(t).__name__ == "Tapis"
 

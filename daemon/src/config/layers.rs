@@ -1,7 +1,7 @@
-//! The effective configuration: flag > environment > file > default, with
-//! where each value came from.
+//! Working out the effective configuration: flag > environment > file >
+//! default, noting where each value came from.
 
-pub use super::effective::{Effective, Source};
+use super::effective::{Effective, Source};
 use super::{Config, ConfigError, ConfigFile, DEFAULT_BASE_URL, keys, profiles};
 use crate::paths;
 use std::collections::BTreeMap;

@@ -1,8 +1,8 @@
 //! `tapis-agent config show`: every setting, its effective value and where
 //! it came from. Secrets are never printed, only the file that holds them.
 
+use super::effective::Effective;
 use super::keys::{KEYS, Key};
-use super::layers::Effective;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 

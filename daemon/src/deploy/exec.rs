@@ -8,7 +8,7 @@
 
 use super::ask::{answers, ask};
 use super::private::PrivateAgent;
-use crate::config::layers::Effective;
+use crate::config::effective::Effective;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};

@@ -49,7 +49,7 @@ impl Deploy {
                 // A wrapper stays quiet: the command's own output matters,
                 // the agent's routine log lines do not.
                 let level = match effective.source("log_level") {
-                    layers::Source::Default => "warn",
+                    crate::config::effective::Source::Default => "warn",
                     _ => effective.log_level.as_str(),
                 };
                 init_tracing(level);

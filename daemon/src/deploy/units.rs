@@ -1,7 +1,7 @@
 //! `install-units` / `uninstall-units`: the systemd user units of
 //! `systemd/`, written with this binary's path and the state directory.
 
-use crate::config::layers::Effective;
+use crate::config::effective::Effective;
 use crate::{paths, store};
 use std::io;
 use std::path::{Path, PathBuf};

@@ -240,21 +240,46 @@ async fn plain_http_to_another_host_is_refused_unless_allowed() {
     fake.shutdown().await;
 }
 
-/// Raises this process's soft core limit to its hard limit, so that
-/// children would write cores unless they prevent it. Returns the limit.
-#[allow(unsafe_code)]
-fn raise_core_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_CORE, &mut lim), 0);
-        lim.rlim_cur = lim.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_CORE, &lim), 0);
+/// This process's soft core limit raised to its hard limit, so that children
+/// would write cores unless they prevent it; put back when dropped (the
+/// suite's other tests share this process and start children meanwhile).
+struct RaisedCoreLimit {
+    before: libc::rlimit,
+    /// The raised soft limit.
+    raised: u64,
+}
+
+impl RaisedCoreLimit {
+    #[allow(unsafe_code)]
+    fn new() -> Self {
+        let mut before = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_CORE, &mut before), 0);
+            let raised = libc::rlimit {
+                rlim_cur: before.rlim_max,
+                rlim_max: before.rlim_max,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_CORE, &raised), 0);
+        }
+        Self {
+            raised: before.rlim_max,
+            before,
+        }
     }
-    lim.rlim_cur
+}
+
+impl Drop for RaisedCoreLimit {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: as above; lowering a soft limit cannot fail.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &self.before);
+        }
+    }
 }
 
 /// The "Max core file size" soft limit of `pid`, as /proc shows it.
@@ -333,7 +358,8 @@ fn cores_in(dir: &std::path::Path) -> Vec<String> {
 /// way without the agent's precautions does dump (the check can fail).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashing_agent_writes_no_core() {
-    let original = raise_core_limit();
+    let limit = RaisedCoreLimit::new();
+    let original = limit.raised;
     assert!(
         !is_root() || std::path::Path::new("/usr/bin/setpriv").exists(),
         "setpriv is needed when running as root"
@@ -410,7 +436,8 @@ async fn a_crashing_agent_writes_no_core() {
 /// runs gets the limit `exec` started with.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_runs_its_command_with_the_normal_core_limit() {
-    let original = raise_core_limit();
+    let limit = RaisedCoreLimit::new();
+    let original = limit.raised;
     let dir = temp_dir("th");
     let d = dir.path().to_owned();
     let out = blocking(move || {
@@ -947,6 +974,7 @@ async fn clients_that_never_read_do_not_delay_status() {
     use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_SYSTEMS_PER_REQUEST};
     use tapis_agent_proto::{PROTOCOL_VERSION, Request, encode_frame};
     use tokio::io::AsyncWriteExt;
+    let _turn = crate::HEAVY.lock().await;
     reliability_common::raise_nofile_limit();
     let dir = temp_dir("th");
     let paths = AgentPaths::under(dir.path());

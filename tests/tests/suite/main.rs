@@ -4,6 +4,11 @@
 //! suite -- shared_state::` runs one, and test names (`module::function`) are
 //! what docs/tapis-conformance.md and RELIABILITY.md cite.
 
+/// The tests that load the whole machine (thousands of sockets, hundreds of
+/// killed agents) take turns: the suite runs six tests at a time on two
+/// cores, and their timing bounds must measure the agent, not each other.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 mod deploy_common;
 mod fake_common;
 mod reliability_common;

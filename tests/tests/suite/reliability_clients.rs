@@ -23,10 +23,6 @@ use tokio::net::UnixStream;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The two tests that open thousands of sockets take turns, so that their
-/// timing bounds measure the agent, not each other.
-static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 fn hello_frame() -> Vec<u8> {
     encode_frame(&conn::hello("idle")).expect("encode")
 }
@@ -71,7 +67,7 @@ async fn closed_within(s: &mut UnixStream, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_idle_connections_do_not_lock_out_a_real_client() {
-    let _turn = HEAVY.lock().await;
+    let _turn = crate::HEAVY.lock().await;
     let limit = raise_nofile_limit();
     let idle = 2000usize;
     assert!(limit > idle as u64 + 200, "open-file limit {limit}");
@@ -470,7 +466,7 @@ async fn bystander(socket: std::path::PathBuf, i: usize, systems: usize) -> bool
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_clients_over_fifty_systems() {
-    let _turn = HEAVY.lock().await;
+    let _turn = crate::HEAVY.lock().await;
     raise_nofile_limit();
     const SYSTEMS: usize = 50;
     const CLIENTS: usize = 1000;

@@ -153,6 +153,7 @@ async fn workload(socket: std::path::PathBuf, seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_never_leaves_a_broken_state() {
+    let _turn = crate::HEAVY.lock().await;
     let n = iterations();
     let fake = FakeTapis::start(FakeConfig {
         extra_tms_systems: 3,
