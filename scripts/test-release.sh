@@ -1,35 +1,19 @@
 #!/usr/bin/env bash
 # The release checks: what users install, built as it ships, beyond the
 # test command (scripts/test.sh), which tests the same code in debug builds.
-#   1. the client's suites again with the statically linked tapis-cred
-#   2. this machine's manylinux_2_17 wheel and the sdist
+#   1. this machine's manylinux_2_17 wheel and the sdist
 #      (scripts/build-wheel.sh)
-#   3. the Python suite against that wheel on Python 3.9 and 3.13, with the
+#   2. the Python suite against that wheel on Python 3.9 and 3.13, with the
 #      tests marked `release`: the wheel's tag and contents, a fresh venv
 #      with nothing but the wheel, `pip install ./python`, the sdist where
 #      no wheel fits (scripts/test-pythons.sh --wheel)
-# About 4 minutes on two cores after scripts/test.sh. Before a release, also
+# About 3 minutes on two cores after scripts/test.sh. Before a release, also
 # scripts/test-arm64.sh (the aarch64 wheel) and scripts/test-pythons.sh
 # --wheel (3.10 to 3.12).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 . scripts/run-common.sh
-
-# The fastest tapis-cred is linked statically (docs/development.md); the suites
-# that run the client binary run again with that build. A static glibc build
-# needs an explicit --target, else proc-macro crates cannot be built.
-section "static tapis-cred: the client suites again"
-host="$(rustc -vV | sed -n 's/^host: //p')"
-cargo build -p tapis-cred --target "$host" \
-  --config "target.$host.rustflags=[\"-C\", \"target-feature=+crt-static\"]"
-static_cred="$root/target/$host/debug/tapis-cred"
-if readelf -l "$static_cred" | grep -q INTERP; then
-  echo "$static_cred is not statically linked" >&2
-  exit 1
-fi
-TAPIS_CRED_BIN="$static_cred" cargo test -p tapis-cred --test cli
-TAPIS_CRED_BIN="$static_cred" cargo test -p tapis-agent-tests --test suite -- binaries_e2e:: deploy_autostart::
 
 # The wheel of this machine's CPU only: the aarch64 wheel is built and run
 # under an arm64 userland by scripts/test-arm64.sh.

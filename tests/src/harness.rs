@@ -235,12 +235,12 @@ pub fn output_with_stdin(mut cmd: Command, stdin: Option<&str>) -> std::io::Resu
 }
 
 /// Names another `tapis-cred` binary to test instead of the one built
-/// beside the tests (scripts/test-release.sh: the statically linked build).
+/// beside the tests (scripts/test.sh: the statically linked build).
 pub const CRED_UNDER_TEST: &str = "TAPIS_CRED_BIN";
 
 /// Path of a workspace binary next to the test executable (`target/<profile>/NAME`).
 pub fn bin_path(name: &str) -> PathBuf {
-    // scripts/test-release.sh runs some suites again with the static client.
+    // scripts/test.sh runs some suites again with the static client.
     if name == "tapis-cred"
         && let Some(path) = std::env::var_os(CRED_UNDER_TEST)
     {

@@ -183,7 +183,7 @@ pub fn run(socket: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 /// The binary under test: the one cargo built for this suite, or the one
-/// `TAPIS_CRED_BIN` names (scripts/test-release.sh runs the suite again with the
+/// `TAPIS_CRED_BIN` names (scripts/test.sh runs the suite again with the
 /// statically linked build).
 pub fn bin() -> std::ffi::OsString {
     std::env::var_os("TAPIS_CRED_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tapis-cred").into())
