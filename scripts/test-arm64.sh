@@ -133,20 +133,29 @@ for bin in tapis-agent tapis-cred; do
   fi
 done
 
+# The URL a server started in the background prints as "listening on URL"
+# to $1.out within wait_secs; else what it said in $1.err, and a failure.
+# $2 names it.
+listening_url() {
+  local url=""
+  for _ in $(seq 1 $((wait_secs * 10))); do
+    url="$(sed -n 's/^listening on //p' "$1.out" 2>/dev/null)"
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  if [ -z "$url" ]; then
+    echo "$2 did not start:" >&2
+    cat "$1.err" >&2
+    return 1
+  fi
+  echo "$url"
+}
+
 echo "--- fake Tapis on the host's loopback"
 work="$(mktemp -d)"
 "$fake_bin" --listen 127.0.0.1:0 >"$work/fake.out" 2>"$work/fake.err" &
 fake_pid=$!
-for _ in $(seq 1 $((wait_secs * 10))); do
-  grep -qs '^listening on ' "$work/fake.out" && break
-  sleep 0.1
-done
-url="$(sed -n 's/^listening on //p' "$work/fake.out")"
-if [ -z "$url" ]; then
-  echo "the fake Tapis did not start:" >&2
-  cat "$work/fake.err" >&2
-  exit 1
-fi
+url="$(listening_url "$work/fake" "the fake Tapis")"
 echo "fake Tapis at $url"
 
 # Tapis is HTTPS: the programs in the userland reach the fake through a TLS
@@ -212,16 +221,7 @@ server.serve_forever()
 PYFWD
 python3 "$work/tls_forward.py" "$work/cert.pem" "$work/key.pem" "$url" >"$work/tls.out" 2>"$work/tls.err" &
 tls_pid=$!
-for _ in $(seq 1 $((wait_secs * 10))); do
-  grep -qs '^listening on ' "$work/tls.out" && break
-  sleep 0.1
-done
-https_url="$(sed -n 's/^listening on //p' "$work/tls.out")"
-if [ -z "$https_url" ]; then
-  echo "the TLS forwarder did not start:" >&2
-  cat "$work/tls.err" >&2
-  exit 1
-fi
+https_url="$(listening_url "$work/tls" "the TLS forwarder")"
 cp "$work/ca.pem" "$rootfs/tmp/tapis-arm64-ca.pem"
 echo "fake Tapis over TLS at $https_url"
 

@@ -33,43 +33,44 @@ fn login(socket: &std::path::Path) -> Output {
     )
 }
 
-/// A server on loopback that records how many connections and bytes it
-/// received, and answers nothing.
+/// Counts the connections a listener accepts and the bytes they send, and
+/// answers nothing.
+#[derive(Clone, Default)]
 struct Recorder {
-    addr: SocketAddr,
     connections: Arc<AtomicUsize>,
     bytes: Arc<AtomicUsize>,
 }
 
 impl Recorder {
-    async fn start() -> Self {
+    /// A recorder on a loopback TCP port, and its address.
+    async fn tcp() -> (Self, SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let connections = Arc::new(AtomicUsize::new(0));
-        let bytes = Arc::new(AtomicUsize::new(0));
-        let (c, b) = (connections.clone(), bytes.clone());
+        let recorder = Self::default();
+        let r = recorder.clone();
         tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                c.fetch_add(1, Ordering::SeqCst);
-                let b = b.clone();
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(Ok(n)) =
-                        tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
-                    {
-                        if n == 0 {
-                            break;
-                        }
-                        b.fetch_add(n, Ordering::SeqCst);
-                    }
-                });
+            while let Ok((s, _)) = listener.accept().await {
+                r.record(s);
             }
         });
-        Self {
-            addr,
-            connections,
-            bytes,
-        }
+        (recorder, addr)
+    }
+
+    /// Counts `s` and what it sends, until it closes or is silent for 5 s.
+    fn record(&self, mut s: impl tokio::io::AsyncRead + Unpin + Send + 'static) {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        let bytes = self.bytes.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
+            {
+                if n == 0 {
+                    break;
+                }
+                bytes.fetch_add(n, Ordering::SeqCst);
+            }
+        });
     }
 
     fn received(&self) -> (usize, usize) {
@@ -110,8 +111,8 @@ async fn a_redirect_carries_no_password_and_no_token() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     agent.terminate();
 
-    let elsewhere = Recorder::start().await;
-    let tapis = redirector(elsewhere.addr).await;
+    let (elsewhere, elsewhere_addr) = Recorder::tcp().await;
+    let tapis = redirector(elsewhere_addr).await;
     let _agent = AgentProcess::start(&paths, &format!("http://{tapis}"), "info").await;
     let socket = paths.socket.clone();
     let (establish, relogin) = blocking(move || {
@@ -121,7 +122,7 @@ async fn a_redirect_carries_no_password_and_no_token() {
         )
     })
     .await;
-    let target = format!("http://{}", elsewhere.addr);
+    let target = format!("http://{elsewhere_addr}");
     // The stored login belongs to the first Tapis: it is not even sent to
     // this one (docs/tapis-conformance.md, row 36).
     assert_eq!(establish.status.code(), Some(3), "{establish:?}");
@@ -489,24 +490,11 @@ async fn a_socket_of_another_user_never_receives_a_frame() {
     let listener = tokio::net::UnixListener::bind(&path).expect("bind");
     std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let connections = Arc::new(AtomicUsize::new(0));
-    let bytes = Arc::new(AtomicUsize::new(0));
-    let (c, b) = (connections.clone(), bytes.clone());
+    let recorder = Recorder::default();
+    let r = recorder.clone();
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            c.fetch_add(1, Ordering::SeqCst);
-            let b = b.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                while let Ok(Ok(n)) =
-                    tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
-                {
-                    if n == 0 {
-                        break;
-                    }
-                    b.fetch_add(n, Ordering::SeqCst);
-                }
-            });
+        while let Ok((s, _)) = listener.accept().await {
+            r.record(s);
         }
     });
     let socket = path.clone();
@@ -558,12 +546,9 @@ async fn a_socket_of_another_user_never_receives_a_frame() {
     std::os::unix::fs::chown(home.path(), Some(0), Some(0)).expect("chown");
     // Both connected (the refusal is about the connection), neither wrote.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
-    assert_eq!(
-        bytes.load(Ordering::SeqCst),
-        0,
-        "the listener received a frame"
-    );
+    let (connections, bytes) = recorder.received();
+    assert_eq!(connections, 2);
+    assert_eq!(bytes, 0, "the listener received a frame");
 }
 
 /// Point 6: `logout` removes the token file the agent keeps fresh
