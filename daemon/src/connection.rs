@@ -268,12 +268,23 @@ async fn reply(
     }
 }
 
-/// `resp` as a frame; an answer too large for one is replaced by an error
-/// saying so, which the client shows, rather than lost.
+/// `resp` as a frame. An answer too large for one has its per-system
+/// messages shortened ([`fit_outcomes`](tapis_agent_proto::fit::fit_outcomes)),
+/// or else is replaced by an error saying so, which the client shows, rather
+/// than lost. Only answers that do not fit pay for this.
 fn encode_answer(resp: &Response) -> Result<Vec<u8>, CodecError> {
     match encode_frame(resp) {
         Err(CodecError::TooLarge { .. } | CodecError::Encode(_)) => {
             let len = tapis_agent_proto::encoded_len(resp);
+            // Long ids with long messages can outgrow a frame: their
+            // messages are shortened rather than the answer lost.
+            if let Response::Systems(outcomes) = resp {
+                let mut fitted = outcomes.clone();
+                tapis_agent_proto::fit::fit_outcomes(&mut fitted, len);
+                if let Ok(frame) = encode_frame(&Response::Systems(fitted)) {
+                    return Ok(frame);
+                }
+            }
             tracing::warn!(
                 len,
                 "an answer does not fit in one frame; sending an error instead"
@@ -314,5 +325,39 @@ fn kind(req: &Request) -> &'static str {
         Request::ExportTokenFile { .. } => "export_token_file",
         Request::Settings => "settings",
         Request::Ping => "ping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tapis_agent_proto::limits::{MAX_SYSTEM_ID_LEN, MAX_SYSTEMS_PER_REQUEST};
+    use tapis_agent_proto::{FRAME_HEADER_LEN, MAX_FRAME_LEN, Outcome, SystemOutcome, decode};
+
+    #[test]
+    fn an_answer_too_large_for_a_frame_is_sent_with_shortened_messages() {
+        let outcomes: Vec<SystemOutcome> = (0..MAX_SYSTEMS_PER_REQUEST)
+            .map(|i| SystemOutcome {
+                system: format!("s{i:0>width$}", width = MAX_SYSTEM_ID_LEN - 1),
+                user: "jdoe".into(),
+                outcome: Outcome::Err(ErrorReply::new(ErrorKind::SystemNotFound, "m".repeat(1000))),
+                cached: false,
+            })
+            .collect();
+        let resp = Response::Systems(outcomes);
+        assert!(tapis_agent_proto::encoded_len(&resp) > MAX_FRAME_LEN);
+        let frame = encode_answer(&resp).expect("a frame");
+        let Response::Systems(sent) = decode(&frame[FRAME_HEADER_LEN..]).expect("decodes") else {
+            panic!("not the systems' answer");
+        };
+        assert_eq!(sent.len(), MAX_SYSTEMS_PER_REQUEST);
+        let Outcome::Err(e) = &sent[0].outcome else {
+            panic!("not an error");
+        };
+        assert!(
+            e.message.ends_with('…') && e.message.len() < 1000,
+            "{}",
+            e.message
+        );
     }
 }

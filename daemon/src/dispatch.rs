@@ -171,20 +171,11 @@ impl Agent {
         };
         // Systems run concurrently; the upstream slots bound the upstream work.
         let mut pending: Vec<_> = systems.into_iter().map(|s| Box::pin(run(s))).collect();
-        let mut outcomes = if pending.len() == 1 {
+        let outcomes = if pending.len() == 1 {
             vec![pending.remove(0).await]
         } else {
             join_all(pending).await
         };
-        // Long ids with long messages can outgrow a frame: the messages are
-        // shortened rather than the answer lost.
-        let len = tapis_agent_proto::encoded_len(&Response::Systems(Vec::new()))
-            + outcomes
-                .iter()
-                .map(tapis_agent_proto::encoded_len)
-                .sum::<usize>()
-            + 8;
-        tapis_agent_proto::fit::fit_outcomes(&mut outcomes, len);
         Response::Systems(outcomes)
     }
 
